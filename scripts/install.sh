@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what berth needs on Debian/Ubuntu (as root): runtime packages, a venv with berth, and berth-shim.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for pkg in runc busybox-static gcc libc6-dev python3 python3-venv iproute2 skopeo; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+scripts/build-shim.sh .venv/bin/berth-shim
+echo "berth installed: .venv/bin/berthd, .venv/bin/berth, .venv/bin/berth-shim"

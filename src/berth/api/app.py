@@ -1,0 +1,17 @@
+"""The aiohttp application: middleware plus one route table per module."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from berth.api import middleware
+from berth.api.routers import containers, images, system
+
+
+def make_app(services: dict) -> web.Application:
+    """``services`` holds: system, images, containers, lifecycle, tmp_dir."""
+    app = web.Application(middlewares=[middleware.errors], client_max_size=0)
+    for key, value in services.items():
+        app[key] = value
+    for module in (system, images, containers):
+        app.router.add_routes(module.routes(app))
+    return app

@@ -1,0 +1,46 @@
+"""Docker's ``Upgrade: tcp`` hijack on aiohttp: a raw, two-way stream over the HTTP connection.
+
+After the 101 (or 200 for clients that don't ask to upgrade) response, bytes from
+the client are handed to a ``HijackedInput`` instead of aiohttp's HTTP parser.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+
+class HijackedInput:
+    """Receives the client's bytes (stdin) after the hijack; aiohttp calls feed_data/feed_eof."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.closed = asyncio.Event()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if data:
+            self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.queue.put_nowait(None)
+        self.closed.set()
+
+    async def read(self) -> bytes | None:
+        """The next chunk from the client; None at its EOF."""
+        return await self.queue.get()
+
+
+async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamResponse, HijackedInput]:
+    """Answer with 101 UPGRADED (or 200 without an Upgrade header) and take over the connection."""
+    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+    if upgrade:
+        resp = web.StreamResponse(status=101, reason="UPGRADED", headers={
+            "Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": content_type})
+    else:
+        resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+    resp.force_close()
+    await resp.prepare(request)
+    inp = HijackedInput()
+    request.protocol.set_parser(inp)  # type: ignore[union-attr]
+    return resp, inp

@@ -1,0 +1,210 @@
+"""/containers/*: create, list, inspect, start, stop, kill, restart, wait, remove, logs, attach, prune."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from berth.api.hijack import hijack
+from berth.api.middleware import json_body, qbool, qint
+from berth.api.routes import add
+from berth.api.serialize import containers as ser
+from berth.errors import InvalidArgument
+from berth.runtime import logs as logfile
+from berth.runtime.stdio import STDERR, STDOUT, frame
+from berth.services.containers import LIST_FILTERS
+from berth.services.images import familiar
+from berth.types import filters as flt
+from berth.types.container import Container
+
+RAW = "application/vnd.docker.raw-stream"
+MUX = "application/vnd.docker.multiplexed-stream"
+
+
+def routes(app: web.Application) -> list:
+    containers = app["containers"]
+    lifecycle = app["lifecycle"]
+    r: list = []
+
+    def paths(c: Container) -> dict[str, str]:
+        d = containers.dir(c.id)
+        return {"resolv": f"{d}/resolv.conf", "hostname": f"{d}/hostname", "hosts": f"{d}/hosts",
+                "log": containers.log_path(c.id), "rootfs": containers.rootfs(c.id), "upper": f"{d}/upper",
+                "work": f"{d}/work"}
+
+    def image_name(c: Container) -> str:
+        return c.spec.image
+
+    async def create(request: web.Request) -> web.Response:
+        spec = ser.spec_from_create(await json_body(request))
+        c, warnings = await containers.create(spec, request.query.get("name"))
+        return web.json_response({"Id": c.id, "Warnings": warnings}, status=201)
+
+    async def list_containers(request: web.Request) -> web.Response:
+        f = flt.parse(request.query.get("filters"), LIST_FILTERS)
+        size = qbool(request, "size")
+        found = containers.list(qbool(request, "all"), qint(request, "limit", -1) or -1, f)
+        return web.json_response([ser.list_item(c, image_name(c), containers.size(c) if size else None)
+                                  for c in found])
+
+    async def inspect(request: web.Request) -> web.Response:
+        c = containers.get(request.match_info["id"])
+        size = containers.size(c) if qbool(request, "size") else None
+        return web.json_response(ser.inspect(c, paths(c), size))
+
+    async def start(request: web.Request) -> web.Response:
+        await lifecycle.start(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def stop(request: web.Request) -> web.Response:
+        await lifecycle.stop(request.match_info["id"], qint(request, "t"), request.query.get("signal"))
+        return web.Response(status=204)
+
+    async def kill(request: web.Request) -> web.Response:
+        await lifecycle.kill(request.match_info["id"], request.query.get("signal") or "KILL")
+        return web.Response(status=204)
+
+    async def restart(request: web.Request) -> web.Response:
+        await lifecycle.restart(request.match_info["id"], qint(request, "t"), request.query.get("signal"))
+        return web.Response(status=204)
+
+    async def wait(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        containers.get(ref)  # 404 before the headers go out
+        condition = request.query.get("condition", "")
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        code, error = await lifecycle.wait(ref, condition)
+        await resp.write(ser_json({"StatusCode": code, "Error": {"Message": error} if error else None}))
+        await resp.write_eof()
+        return resp
+
+    async def remove(request: web.Request) -> web.Response:
+        ref = request.match_info["id"]
+        if qbool(request, "force"):
+            await lifecycle.force_remove(ref)
+        else:
+            await containers.remove(containers.get(ref))
+        return web.Response(status=204)
+
+    async def prune(request: web.Request) -> web.Response:
+        f = flt.parse(request.query.get("filters"), {"label", "until"})
+        deleted, reclaimed = [], 0
+        for c in containers.list(True, -1, {"label": f["label"]} if "label" in f else {}):
+            if c.state.running:
+                continue
+            reclaimed += containers.size(c)[0]
+            await containers.remove(c)
+            deleted.append(c.id)
+        return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+
+    async def logs(request: web.Request) -> web.StreamResponse:
+        c = containers.get(request.match_info["id"])
+        q = logfile.LogQuery(
+            stdout=qbool(request, "stdout"), stderr=qbool(request, "stderr"),
+            since=_float(request.query.get("since")), until=_float(request.query.get("until")),
+            tail=_tail(request.query.get("tail")), follow=qbool(request, "follow"))
+        if not (q.stdout or q.stderr):
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        stamps = qbool(request, "timestamps")
+        resp = web.StreamResponse(headers={"Content-Type": RAW if c.spec.tty else MUX})
+        await resp.prepare(request)
+        path = containers.log_path(c.id)
+
+        async def emit(e: logfile.LogEntry) -> None:
+            data = (e.time.encode() + b" " + e.data) if stamps else e.data
+            await resp.write(data if c.spec.tty else frame(STDERR if e.stream == "stderr" else STDOUT, data))
+
+        for e in logfile.read_entries(path, q):
+            await emit(e)
+        if q.follow and c.state.running:
+            async for e in logfile.follow(path, q, lambda: lifecycle.is_running(c.id)):
+                await emit(e)
+        await resp.write_eof()
+        return resp
+
+    async def attach(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        c = containers.get(ref)
+        want = {STDOUT: qbool(request, "stdout"), STDERR: qbool(request, "stderr")}
+        use_stdin = qbool(request, "stdin")
+        session = await lifecycle.attach(ref, use_stdin) if qbool(request, "stream") else None
+        resp, inp = await hijack(request, RAW if c.spec.tty else MUX)
+
+        def pack(stream: int, data: bytes) -> bytes:
+            return data if c.spec.tty else frame(stream, data)
+
+        if qbool(request, "logs"):
+            for e in logfile.read_entries(containers.log_path(c.id), logfile.LogQuery()):
+                s = STDERR if e.stream == "stderr" else STDOUT
+                if want[s]:
+                    await resp.write(pack(s, e.data))
+        if session is None:
+            return resp
+
+        async def pump_stdin() -> None:
+            await session.ready.wait()
+            while (data := await inp.read()) is not None:
+                if use_stdin:
+                    session.send(data)
+            if use_stdin:
+                session.close_stdin()
+
+        stdin_task = asyncio.ensure_future(pump_stdin())
+        try:
+            async for stream, data in session.frames():
+                if want.get(stream):
+                    await resp.write(pack(stream, data))
+        except (ConnectionResetError, ConnectionError):
+            pass
+        finally:
+            lifecycle.detach_pending(c.id, session)
+            stdin_task.cancel()
+            session.close()
+        with contextlib.suppress(ConnectionError):
+            await resp.write_eof()
+        return resp
+
+    add(r, "POST", "/containers/create", create)
+    add(r, "GET", "/containers/json", list_containers)
+    add(r, "POST", "/containers/prune", prune)
+    add(r, "GET", "/containers/{id}/json", inspect)
+    add(r, "POST", "/containers/{id}/start", start)
+    add(r, "POST", "/containers/{id}/stop", stop)
+    add(r, "POST", "/containers/{id}/kill", kill)
+    add(r, "POST", "/containers/{id}/restart", restart)
+    add(r, "POST", "/containers/{id}/wait", wait)
+    add(r, "GET", "/containers/{id}/logs", logs)
+    add(r, "POST", "/containers/{id}/attach", attach)
+    add(r, "DELETE", "/containers/{id}", remove)
+    return r
+
+
+def ser_json(obj) -> bytes:
+    import json
+    return json.dumps(obj).encode() + b"\n"
+
+
+def _float(v: str | None) -> float:
+    if not v:
+        return 0.0
+    try:
+        return float(v)
+    except ValueError:
+        raise InvalidArgument(f"invalid timestamp: {v!r}") from None
+
+
+def _tail(v: str | None) -> int:
+    if v in (None, "", "all"):
+        return -1
+    try:
+        return int(v)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for tail: {v!r}") from None
+
+
+def familiar_name(key: str) -> str:
+    return familiar(key)

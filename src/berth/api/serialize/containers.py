@@ -1,0 +1,187 @@
+"""Docker's container JSON: the create body in, inspect and list shapes out."""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import time
+
+from berth.errors import InvalidArgument
+from berth.runtime.logs import parse_time
+from berth.types.container import Container, ContainerSpec, LogConfig, RestartPolicy
+from berth.types.units import status_text
+
+_TYPES = {
+    "Cmd": (list, str), "Entrypoint": (list, str), "Env": list, "WorkingDir": str, "User": str, "Labels": dict,
+    "Hostname": str, "Domainname": str, "Tty": bool, "OpenStdin": bool, "StdinOnce": bool, "AttachStdin": bool,
+    "AttachStdout": bool, "AttachStderr": bool, "StopSignal": str, "StopTimeout": int, "ExposedPorts": dict,
+    "Volumes": dict, "Image": str,
+}
+_HOST_TYPES = {"AutoRemove": bool, "NetworkMode": str, "RestartPolicy": dict, "LogConfig": dict, "Privileged": bool,
+               "ReadonlyRootfs": bool, "CapAdd": list, "CapDrop": list, "ExtraHosts": list, "Init": bool,
+               "Runtime": str}
+RESTART_NAMES = ("", "no", "always", "unless-stopped", "on-failure")
+
+
+def _check(body: dict, types: dict, prefix: str) -> None:
+    for key, want in types.items():
+        v = body.get(key)
+        if v is None:
+            continue
+        if want is int and isinstance(v, bool) or not isinstance(v, want):
+            names = want.__name__ if isinstance(want, type) else " or ".join(t.__name__ for t in want)
+            raise InvalidArgument(f"invalid type for {prefix}{key}: expected {_json_type(names)}, got {type(v).__name__}")
+
+
+def _json_type(names: str) -> str:
+    return names.replace("list", "array").replace("dict", "object").replace("str", "string").replace("bool", "boolean")
+
+
+def _argv(v) -> list[str] | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return shlex.split(v) if v else [""]
+    if not all(isinstance(x, str) for x in v):
+        raise InvalidArgument("invalid type for Cmd/Entrypoint: expected an array of strings")
+    return list(v)
+
+
+def spec_from_create(body: dict) -> ContainerSpec:
+    """Parse ``POST /containers/create``; 400 naming the field on wrong types."""
+    _check(body, _TYPES, "")
+    host = body.get("HostConfig") or {}
+    if not isinstance(host, dict):
+        raise InvalidArgument("invalid type for HostConfig: expected object")
+    _check(host, _HOST_TYPES, "HostConfig.")
+    image = body.get("Image")
+    if not image:
+        raise InvalidArgument("Config.Image: an image name is required")
+    for e in body.get("Env") or []:
+        if not isinstance(e, str):
+            raise InvalidArgument("invalid type for Env: expected an array of strings")
+    rp = host.get("RestartPolicy") or {}
+    if rp.get("Name", "") not in RESTART_NAMES:
+        raise InvalidArgument(f"invalid restart policy '{rp.get('Name')}'")
+    retries = rp.get("MaximumRetryCount", 0) or 0
+    if rp.get("Name") != "on-failure" and retries:
+        raise InvalidArgument(f"invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    if host.get("AutoRemove") and rp.get("Name") not in ("", "no", None):
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    lc = host.get("LogConfig") or {}
+    if lc.get("Type") not in (None, "", "json-file"):
+        raise InvalidArgument(f"logging driver {lc.get('Type')!r} is not supported: berth stores json-file logs")
+    labels = body.get("Labels") or {}
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidArgument("invalid type for Labels: values must be strings")
+    return ContainerSpec(
+        image=image, cmd=_argv(body.get("Cmd")), entrypoint=_argv(body.get("Entrypoint")),
+        env=list(body.get("Env") or []), working_dir=body.get("WorkingDir") or "", user=body.get("User") or "",
+        labels=dict(labels), hostname=body.get("Hostname") or "", domainname=body.get("Domainname") or "",
+        tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")), stdin_once=bool(body.get("StdinOnce")),
+        attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
+        attach_stderr=bool(body.get("AttachStderr")), stop_signal=body.get("StopSignal") or "",
+        stop_timeout=body.get("StopTimeout"), exposed_ports=dict(body.get("ExposedPorts") or {}),
+        volumes=dict(body.get("Volumes") or {}), auto_remove=bool(host.get("AutoRemove")),
+        network_mode=host.get("NetworkMode") or "none",
+        restart_policy=RestartPolicy(rp.get("Name") or "no", retries),
+        log_config=LogConfig("json-file", dict(lc.get("Config") or {})),
+        privileged=bool(host.get("Privileged")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
+        cap_add=list(host.get("CapAdd") or []), cap_drop=list(host.get("CapDrop") or []),
+        extra_hosts=list(host.get("ExtraHosts") or []), init=bool(host.get("Init")),
+        runtime=host.get("Runtime") or "runc",
+    )
+
+
+def _state(c: Container) -> dict:
+    s = c.state
+    return {"Status": s.status, "Running": s.status in ("running", "paused", "restarting"),
+            "Paused": s.status == "paused", "Restarting": s.status == "restarting", "OOMKilled": s.oom_killed,
+            "Dead": s.status == "dead", "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
+            "StartedAt": s.started_at, "FinishedAt": s.finished_at}
+
+
+def _network_mode(c: Container) -> str:
+    return c.spec.network_mode
+
+
+def host_config(c: Container) -> dict:
+    s = c.spec
+    return {
+        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": s.log_config.type, "Config": s.log_config.config},
+        "NetworkMode": _network_mode(c), "PortBindings": {},
+        "RestartPolicy": {"Name": s.restart_policy.name, "MaximumRetryCount": s.restart_policy.maximum_retry_count},
+        "AutoRemove": s.auto_remove, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": s.cap_add or None,
+        "CapDrop": s.cap_drop or None, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": s.extra_hosts or None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None,
+        "OomScoreAdj": 0, "PidMode": "", "Privileged": s.privileged, "PublishAllPorts": False,
+        "ReadonlyRootfs": s.readonly_rootfs, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864,
+        "Runtime": s.runtime, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
+        "BlkioWeight": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+        "MemoryReservation": 0, "MemorySwap": 0, "PidsLimit": None, "Ulimits": None, "Init": s.init or None,
+        "MaskedPaths": None, "ReadonlyPaths": None, "ConsoleSize": [0, 0],
+    }
+
+
+def config(c: Container) -> dict:
+    s = c.spec
+    out = {
+        "Hostname": s.hostname, "Domainname": s.domainname, "User": s.user, "AttachStdin": s.attach_stdin,
+        "AttachStdout": s.attach_stdout, "AttachStderr": s.attach_stderr, "Tty": s.tty, "OpenStdin": s.open_stdin,
+        "StdinOnce": s.stdin_once, "Env": s.env, "Cmd": s.cmd, "Image": s.image, "Volumes": s.volumes or None,
+        "WorkingDir": s.working_dir, "Entrypoint": s.entrypoint, "OnBuild": None, "Labels": s.labels,
+    }
+    if s.exposed_ports:
+        out["ExposedPorts"] = s.exposed_ports
+    if s.stop_signal:
+        out["StopSignal"] = s.stop_signal
+    if s.stop_timeout is not None:
+        out["StopTimeout"] = s.stop_timeout
+    return out
+
+
+def inspect(c: Container, paths: dict[str, str], size: tuple[int, int] | None = None) -> dict:
+    argv = c.argv
+    out = {
+        "Id": c.id, "Created": c.created, "Path": argv[0] if argv else "", "Args": argv[1:],
+        "State": _state(c), "Image": c.image_id, "ResolvConfPath": paths["resolv"], "HostnamePath": paths["hostname"],
+        "HostsPath": paths["hosts"], "LogPath": paths["log"], "Name": "/" + c.name,
+        "RestartCount": c.state.restart_count, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
+        "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None, "HostConfig": host_config(c),
+        "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": paths["rootfs"], "UpperDir": paths["upper"],
+                                                    "WorkDir": paths["work"]}},
+        "Mounts": [], "Config": config(c),
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
+                            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+                            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+                            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                            "MacAddress": "", "Networks": _networks(c)},
+    }
+    if size is not None:
+        out["SizeRw"], out["SizeRootFs"] = size
+    return out
+
+
+def _networks(c: Container) -> dict:
+    mode = c.spec.network_mode
+    if mode.startswith("container:"):
+        return {}
+    return {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": mode,
+                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                   "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}}
+
+
+def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: float | None = None) -> dict:
+    argv = c.argv
+    command = " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
+    out = {
+        "Id": c.id, "Names": ["/" + c.name], "Image": image_name, "ImageID": c.image_id, "Command": command,
+        "Created": int(parse_time(c.created)), "Ports": [], "Labels": c.spec.labels, "State": c.state.status,
+        "Status": status_text(dataclasses.asdict(c.state) | {"Status": c.state.status,
+                                                            "StartedAt": c.state.started_at,
+                                                            "FinishedAt": c.state.finished_at,
+                                                            "ExitCode": c.state.exit_code}, now or time.time()),
+        "HostConfig": {"NetworkMode": _network_mode(c)}, "NetworkSettings": {"Networks": _networks(c)}, "Mounts": [],
+    }
+    if size is not None:
+        out["SizeRw"], out["SizeRootFs"] = size
+    return out

@@ -1,0 +1,56 @@
+"""Docker's image JSON: inspect, list and history shapes."""
+from __future__ import annotations
+
+import json
+
+from berth.runtime.logs import parse_time
+from berth.types.image import ImageRecord
+
+
+def _familiar_tags(img: ImageRecord, familiar) -> list[str]:
+    return [familiar(t) for t in img.tags]
+
+
+def inspect(img: ImageRecord, familiar) -> dict:
+    c = img.config
+    return {
+        "Id": img.id, "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [], "Parent": "", "Comment": "",
+        "Created": img.created, "DockerVersion": "", "Author": c.author,
+        "Config": {"Hostname": "", "Domainname": "", "User": c.user, "AttachStdin": False, "AttachStdout": False,
+                   "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": c.env or None,
+                   "Cmd": c.cmd, "Image": "", "Volumes": c.volumes or None, "WorkingDir": c.working_dir,
+                   "Entrypoint": c.entrypoint, "OnBuild": None, "Labels": c.labels or None,
+                   **({"ExposedPorts": c.exposed_ports} if c.exposed_ports else {}),
+                   **({"StopSignal": c.stop_signal} if c.stop_signal else {})},
+        "Architecture": c.architecture, "Os": c.os, "Size": img.size, "VirtualSize": img.size,
+        "GraphDriver": {"Name": "overlay", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": c.diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
+
+
+def list_item(img: ImageRecord, familiar) -> dict:
+    return {
+        "Id": img.id, "ParentId": "", "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [],
+        "Created": int(parse_time(img.created)), "Size": img.size, "SharedSize": -1, "VirtualSize": img.size,
+        "Labels": img.config.labels or {}, "Containers": img.containers,
+    }
+
+
+def history(img: ImageRecord, familiar) -> list[dict]:
+    out = []
+    layers = list(img.config.diff_ids)
+    entries = img.config.history or [{"created": img.created, "created_by": ""}]
+    for i, h in enumerate(reversed(entries)):
+        top = i == 0
+        out.append({
+            "Id": img.id if top else "<missing>", "Created": int(parse_time(h.get("created", ""))),
+            "CreatedBy": h.get("created_by", ""), "Tags": _familiar_tags(img, familiar) if top else None,
+            "Size": 0 if h.get("empty_layer") else 0, "Comment": h.get("comment", ""),
+        })
+    del layers
+    return out
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj).encode()

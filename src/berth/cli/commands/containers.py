@@ -1,0 +1,337 @@
+"""Container commands: run, create, start, stop, kill, restart, rm, ps, logs, wait, attach, prune."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from berth.cli import output
+from berth.cli.common import Usage, parser
+from berth.client.transport import Transport, path_quote
+from berth.errors import NotFound
+
+PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
+              "CreatedAt": "CREATED AT", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS",
+              "Size": "SIZE", "State": "STATE", "Mounts": "MOUNTS", "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
+
+
+def _create_parser(name: str) -> argparse.ArgumentParser:
+    p = parser(name, "[OPTIONS] IMAGE [COMMAND] [ARG...]")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("--name")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("--entrypoint")
+    p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("--hostname")
+    p.add_argument("--network", "--net", default="none")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("--restart", default="no")
+    p.add_argument("--log-opt", action="append", default=[])
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--add-host", action="append", default=[])
+    p.add_argument("--stop-signal")
+    p.add_argument("--stop-timeout", type=int)
+    p.add_argument("--runtime")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    return p
+
+
+def _env_file(path: str) -> list[str]:
+    import os
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                out.append(line if "=" in line else f"{line}={os.environ.get(line, '')}")
+    except OSError as e:
+        raise Usage(f"open {path}: {e.strerror}") from None
+    return out
+
+
+def _env(values: list[str]) -> list[str]:
+    import os
+    return [v if "=" in v else f"{v}={os.environ[v]}" for v in values if "=" in v or v in os.environ]
+
+
+def _body(a: argparse.Namespace) -> dict:
+    policy, _, retries = a.restart.partition(":")
+    log_config = dict(o.split("=", 1) for o in a.log_opt if "=" in o)
+    body: dict = {
+        "Image": a.image, "Env": [e for f in a.env_file for e in _env_file(f)] + _env(a.env),
+        "Labels": dict((lbl.split("=", 1) + [""])[:2] for lbl in a.label),
+        "AttachStdin": a.interactive and not a.detach, "AttachStdout": not a.detach, "AttachStderr": not a.detach,
+        "OpenStdin": a.interactive, "StdinOnce": a.interactive and not a.detach, "Tty": a.tty,
+        "HostConfig": {"AutoRemove": a.rm, "NetworkMode": a.network,
+                       "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
+                       "LogConfig": {"Type": "json-file", "Config": log_config}, "Privileged": a.privileged,
+                       "ReadonlyRootfs": a.read_only, "CapAdd": a.cap_add, "CapDrop": a.cap_drop,
+                       "ExtraHosts": a.add_host},
+    }
+    if a.command:
+        body["Cmd"] = a.command
+    if a.entrypoint is not None:
+        body["Entrypoint"] = [a.entrypoint] if a.entrypoint else [""]
+    for key, value in (("WorkingDir", a.workdir), ("User", a.user), ("Hostname", a.hostname),
+                       ("StopSignal", a.stop_signal), ("StopTimeout", a.stop_timeout)):
+        if value is not None:
+            body[key] = value
+    if a.runtime:
+        body["HostConfig"]["Runtime"] = a.runtime
+    return body
+
+
+def _create(api: Transport, a: argparse.Namespace) -> str:
+    try:
+        resp = api.request("POST", "/containers/create", {"name": a.name}, _body(a)).json()
+    except NotFound as e:
+        if e.message.startswith("No such image"):
+            print(f"Unable to find image '{a.image}' locally", file=sys.stderr)
+        raise
+    for w in resp.get("Warnings") or []:
+        print(f"WARNING: {w}", file=sys.stderr)
+    return resp["Id"]
+
+
+def create(api: Transport, name: str, argv: list[str]) -> int:
+    print(_create(api, _create_parser(name).parse_args(argv)))
+    return 0
+
+
+def run(api: Transport, name: str, argv: list[str]) -> int:
+    a = _create_parser(name).parse_args(argv)
+    cid = _create(api, a)
+    if a.detach:
+        api.request("POST", f"/containers/{cid}/start").close()
+        print(cid)
+        return 0
+    return _attach_and_start(api, cid, a.tty, a.interactive, "removed" if a.rm else "next-exit")
+
+
+def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, condition: str) -> int:
+    from berth.cli.attach import pump_output, pump_stdin
+    sock = api.hijack(f"/containers/{cid}/attach", {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin)})
+    waiter = api.send("POST", f"/containers/{cid}/wait", {"condition": condition})
+    try:
+        api.request("POST", f"/containers/{cid}/start").close()
+    except Exception:
+        sock.close()
+        raise
+    if stdin:
+        pump_stdin(sock)
+    pump_output(sock, tty)
+    sock.close()
+    result = api.finish(waiter).json() or {}
+    if result.get("Error") and result["Error"].get("Message"):
+        print(f"Error: {result['Error']['Message']}", file=sys.stderr)
+    return int(result.get("StatusCode", 0))
+
+
+def start(api: Transport, name: str, argv: list[str]) -> int:
+    p = parser(name, "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    if a.attach:
+        info = api.request("GET", f"/containers/{path_quote(a.containers[0])}/json").json()
+        return _attach_and_start(api, info["Id"], info["Config"]["Tty"], a.interactive, "next-exit")
+    return _each(api, a.containers, lambda c: api.request("POST", f"/containers/{path_quote(c)}/start").close())
+
+
+def _each(api: Transport, refs: list[str], fn) -> int:
+    from berth.errors import BerthError
+    failed = 0
+    for ref in refs:
+        try:
+            fn(ref)
+            print(ref)
+        except BerthError as e:
+            print(f"Error response from daemon: {e.message}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def stop(api: Transport, name: str, argv: list[str]) -> int:
+    p = parser(name, "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_argument("-t", "--time", "--timeout", type=int)
+    p.add_argument("-s", "--signal")
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    verb = "restart" if name.endswith("restart") else "stop"
+    return _each(api, a.containers, lambda c: api.request(
+        "POST", f"/containers/{path_quote(c)}/{verb}", {"t": a.time, "signal": a.signal}).close())
+
+
+restart = stop
+
+
+def kill(api: Transport, name: str, argv: list[str]) -> int:
+    p = parser(name, "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    return _each(api, a.containers, lambda c: api.request(
+        "POST", f"/containers/{path_quote(c)}/kill", {"signal": a.signal}).close())
+
+
+def rm(api: Transport, name: str, argv: list[str]) -> int:
+    p = parser(name, "[OPTIONS] CONTAINER [CONTAINER...]")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true")
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    return _each(api, a.containers, lambda c: api.request(
+        "DELETE", f"/containers/{path_quote(c)}", {"force": int(a.force), "v": int(a.volumes)}).close())
+
+
+def wait(api: Transport, name: str, argv: list[str]) -> int:
+    p = parser(name, "CONTAINER [CONTAINER...]")
+    p.add_argument("containers", nargs="+")
+    a = p.parse_args(argv)
+    for c in a.containers:
+        print(api.request("POST", f"/containers/{path_quote(c)}/wait").json()["StatusCode"])
+    return 0
+
+
+def attach(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.cli.attach import pump_output, pump_stdin
+    p = parser(name, "[OPTIONS] CONTAINER")
+    p.add_argument("--no-stdin", action="store_true")
+    p.add_argument("container")
+    a = p.parse_args(argv)
+    info = api.request("GET", f"/containers/{path_quote(a.container)}/json").json()
+    if not info["State"]["Running"]:
+        print("You cannot attach to a stopped container, start it first", file=sys.stderr)
+        return 1
+    stdin = info["Config"]["OpenStdin"] and not a.no_stdin
+    sock = api.hijack(f"/containers/{info['Id']}/attach", {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin)})
+    if stdin:
+        pump_stdin(sock)
+    pump_output(sock, info["Config"]["Tty"])
+    return api.request("POST", f"/containers/{info['Id']}/wait").json()["StatusCode"]
+
+
+def _filters(values: list[str]) -> str | None:
+    if not values:
+        return None
+    out: dict[str, dict[str, bool]] = {}
+    for v in values:
+        if "=" not in v:
+            raise Usage(f'invalid argument "{v}" for "-f, --filter" flag: bad format of filter (expected name=value)')
+        k, val = v.split("=", 1)
+        out.setdefault(k, {})[val] = True
+    return json.dumps(out)
+
+
+def ps(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.types.units import human_duration, human_size
+    p = parser(name, "[OPTIONS]")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-n", "--last", type=int, default=-1)
+    p.add_argument("-l", "--latest", action="store_true")
+    p.add_argument("-s", "--size", action="store_true")
+    a = p.parse_args(argv)
+    limit = 1 if a.latest else a.last
+    items = api.request("GET", "/containers/json", {"all": int(a.all) or None, "limit": limit if limit > 0 else None,
+                                                    "filters": _filters(a.filter), "size": int(a.size) or None}).json()
+    if a.quiet:
+        for c in items:
+            print(c["Id"] if a.no_trunc else c["Id"][:12])
+        return 0
+    now = time.time()
+    rows = []
+    for c in items:
+        cmd = c["Command"]
+        if not a.no_trunc and len(cmd) > 20:
+            cmd = cmd[:19] + "…"
+        rows.append({
+            "ID": c["Id"] if a.no_trunc else c["Id"][:12], "Image": c["Image"], "Command": json.dumps(cmd, ensure_ascii=False),
+            "RunningFor": human_duration(now - c["Created"]) + " ago",
+            "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c["Created"])),
+            "Status": c["Status"], "Ports": "", "Names": ",".join(n.lstrip("/") for n in c["Names"]),
+            "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()), "State": c["State"],
+            "Size": f"{human_size(c.get('SizeRw', 0))} (virtual {human_size(c.get('SizeRootFs', 0))})" if a.size else "",
+            "Mounts": "", "Networks": ",".join((c.get("NetworkSettings") or {}).get("Networks") or {}),
+        })
+    table = PS_TABLE + ("\t{{.Size}}" if a.size else "")
+    text = output.format_rows(rows, a.format, table, PS_HEADERS)
+    if text:
+        print(text)
+    return 0
+
+
+def logs(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.cli.attach import pump_output
+    from berth.types.units import parse_timestamp
+    p = parser(name, "[OPTIONS] CONTAINER")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("-n", "--tail", default="all")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("container")
+    a = p.parse_args(argv)
+    now = time.time()
+    info = api.request("GET", f"/containers/{path_quote(a.container)}/json").json()
+    q = {"stdout": 1, "stderr": 1, "follow": int(a.follow), "timestamps": int(a.timestamps), "tail": a.tail}
+    try:
+        if a.since:
+            q["since"] = f"{parse_timestamp(a.since, now):.9f}"
+        if a.until:
+            q["until"] = f"{parse_timestamp(a.until, now):.9f}"
+    except ValueError as e:
+        raise Usage(str(e)) from None
+    resp = api.request("GET", f"/containers/{info['Id']}/logs", q)
+
+    class _R:
+        def recv(self, n: int) -> bytes:
+            return resp.raw.read1(n) if hasattr(resp.raw, "read1") else resp.raw.read(n)
+
+    pump_output(_R(), info["Config"]["Tty"])
+    return 0
+
+
+def inspect_container(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.cli.commands.inspect import inspect_kind
+    return inspect_kind(api, name, argv, "container")
+
+
+def prune(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.types.units import human_size
+    p = parser(name, "[OPTIONS]")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    a = p.parse_args(argv)
+    if not a.force:
+        print("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ", end="",
+              flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    res = api.request("POST", "/containers/prune", {"filters": _filters(a.filter)}).json()
+    if res.get("ContainersDeleted"):
+        print("Deleted Containers:")
+        for cid in res["ContainersDeleted"]:
+            print(cid)
+        print()
+    print(f"Total reclaimed space: {human_size(res.get('SpaceReclaimed', 0))}")
+    return 0
+
+

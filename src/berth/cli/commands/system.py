@@ -1,0 +1,90 @@
+"""berth info, version, system df."""
+from __future__ import annotations
+
+import platform
+import sys
+
+from berth import __version__
+from berth.cli import output
+from berth.cli.common import parser
+from berth.client.transport import DaemonUnreachable, Transport
+
+
+def version(api: Transport, name: str, argv: list[str]) -> int:
+    p = parser(name, "[OPTIONS]")
+    p.add_argument("-f", "--format")
+    a = p.parse_args(argv)
+    client = {"Version": __version__, "ApiVersion": "1.45", "Os": "linux", "Arch": platform.machine(),
+              "GoVersion": f"python{platform.python_version()}"}
+    try:
+        server = api.request("GET", "/version").json()
+    except DaemonUnreachable as e:
+        server, err = None, e
+    else:
+        err = None
+    if a.format:
+        print(output.render_template(a.format.replace("\\n", "\n"), {"Client": client, "Server": server}))
+    else:
+        print(f"Client:\n Version:           {client['Version']}\n API version:       {client['ApiVersion']}\n"
+              f" Python version:    {platform.python_version()}\n OS/Arch:           linux/{client['Arch']}")
+        if server:
+            print(f"\nServer: {server.get('Platform', {}).get('Name', '')}\n Engine:\n"
+                  f"  Version:          {server['Version']}\n"
+                  f"  API version:      {server['ApiVersion']} (minimum version {server['MinAPIVersion']})\n"
+                  f"  OS/Arch:          {server['Os']}/{server['Arch']}\n"
+                  f"  Kernel version:   {server.get('KernelVersion', '')}")
+    if err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0
+
+
+def info(api: Transport, name: str, argv: list[str]) -> int:
+    p = parser(name, "[OPTIONS]")
+    p.add_argument("-f", "--format")
+    a = p.parse_args(argv)
+    i = api.request("GET", "/info").json()
+    if a.format:
+        print(output.render_template(a.format, i))
+        return 0
+    print(f"Server:\n Containers: {i['Containers']}\n  Running: {i['ContainersRunning']}\n"
+          f"  Paused: {i['ContainersPaused']}\n  Stopped: {i['ContainersStopped']}\n Images: {i['Images']}\n"
+          f" Server Version: {i['ServerVersion']}\n Storage Driver: {i['Driver']}\n"
+          f" Logging Driver: {i['LoggingDriver']}\n Cgroup Driver: {i['CgroupDriver']}\n"
+          f" Cgroup Version: {i['CgroupVersion']}\n Runtimes: {' '.join(i['Runtimes'])}\n"
+          f" Default Runtime: {i['DefaultRuntime']}\n Kernel Version: {i['KernelVersion']}\n"
+          f" Operating System: {i['OperatingSystem']}\n OSType: {i['OSType']}\n Architecture: {i['Architecture']}\n"
+          f" CPUs: {i['NCPU']}\n Total Memory: {i['MemTotal'] / (1 << 30):.2f}GiB\n Name: {i['Name']}\n"
+          f" Berth Root Dir: {i['DockerRootDir']}")
+    return 0
+
+
+def df(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.types.units import human_size
+    p = parser(name, "[OPTIONS]")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--format")
+    a = p.parse_args(argv)
+    d = api.request("GET", "/system/df").json()
+    imgs, cs = d.get("Images") or [], d.get("Containers") or []
+    active_imgs = sum(1 for i in imgs if i.get("Containers", 0) > 0)
+    img_size = sum(i["Size"] for i in imgs)
+    unused = sum(i["Size"] for i in imgs if not i.get("Containers"))
+    c_size = sum(c.get("SizeRw", 0) for c in cs)
+    c_unused = sum(c.get("SizeRw", 0) for c in cs if c["State"] != "running")
+
+    def pct(part: int, whole: int) -> str:
+        return f"{human_size(part)} ({part * 100 // whole if whole else 0}%)"
+
+    rows = [
+        {"Type": "Images", "TotalCount": str(len(imgs)), "Active": str(active_imgs), "Size": human_size(img_size),
+         "Reclaimable": pct(unused, img_size)},
+        {"Type": "Containers", "TotalCount": str(len(cs)), "Active": str(sum(c["State"] == "running" for c in cs)),
+         "Size": human_size(c_size), "Reclaimable": pct(c_unused, c_size)},
+        {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+    ]
+    print(output.format_rows(rows, a.format, "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+                             {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+                              "Reclaimable": "RECLAIMABLE"}))
+    return 0

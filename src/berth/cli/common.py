@@ -1,0 +1,50 @@
+"""What every command shares: argument parsing, the client, and error reporting."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from berth.client.transport import DaemonUnreachable, Transport
+from berth.errors import BerthError
+
+
+class Usage(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise Usage(f"berth {self.prog.split(' ', 1)[-1]}: {message}\nSee 'berth {self.prog.split(' ', 1)[-1]} --help'.")
+
+
+def parser(name: str, usage: str) -> Parser:
+    return Parser(prog=f"berth {name}", usage=f"berth {name} {usage}", add_help=True)
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def run_command(fn: Callable, name: str, argv: list[str], host: str | None) -> int:
+    api = Transport(host)
+    try:
+        return fn(api, name, argv) or 0
+    except Usage as e:
+        print(e, file=sys.stderr)
+        return 125
+    except DaemonUnreachable as e:
+        print(e, file=sys.stderr)
+        return 1
+    except BerthError as e:
+        print(f"Error response from daemon: {e.message}", file=sys.stderr)
+        return 125 if name in ("run", "container run") else 1
+    except Exit as e:
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except SystemExit as e:
+        return int(e.code or 0)

@@ -1,0 +1,77 @@
+"""berthd: the daemon's entry point."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from berth.config import DaemonConfig
+from berth.errors import BerthError
+
+log = logging.getLogger("berthd")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="berthd", description="Berth container engine daemon")
+    p.add_argument("-H", "--host", action="append", dest="hosts", help="unix://PATH or tcp://127.0.0.1:PORT")
+    p.add_argument("--data-root", help="root of persistent state (default /var/lib/berth)")
+    p.add_argument("--exec-root", help="root of runtime state (default /run/berth)")
+    p.add_argument("--config-file", default="/etc/berth/daemon.json")
+    p.add_argument("--runtime", help="default OCI runtime name or path (default runc)")
+    p.add_argument("--add-runtime", action="append", default=[], help="NAME=PATH")
+    p.add_argument("--shim", help="path of berth-shim")
+    p.add_argument("--log-level", default=None)
+    return p.parse_args(argv)
+
+
+async def serve(cfg: DaemonConfig) -> None:
+    from aiohttp import web
+
+    from berth.api.app import make_app
+    from berth.api.server import listen
+    from berth.daemon.wiring import build
+    from berth.services.recovery import recover
+
+    engine = build(cfg)
+    report = await recover(engine.images, engine.containers, engine.lifecycle)
+    log.info("recovered: %s", report)
+    app = make_app(engine.services())
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await listen(runner, cfg.hosts)
+    log.info("berthd listening on %s", ", ".join(cfg.hosts))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("berthd shutting down; containers keep running")
+    await runner.cleanup()
+    await engine.lifecycle.close()
+    engine.db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    runtimes = dict(x.split("=", 1) for x in args.add_runtime if "=" in x)
+    try:
+        cfg = DaemonConfig.load(args.config_file, {
+            "hosts": args.hosts, "data_root": args.data_root, "exec_root": args.exec_root,
+            "runtime": args.runtime, "runtimes": runtimes, "shim": args.shim, "log_level": args.log_level})
+    except BerthError as e:
+        print(f"berthd: {e.message}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=getattr(logging, cfg.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(cfg))
+    except BerthError as e:
+        print(f"berthd: {e.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

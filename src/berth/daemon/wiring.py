@@ -1,0 +1,65 @@
+"""The composition root: the only place that names concrete classes."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from berth.config import DaemonConfig
+from berth.errors import InvalidArgument
+from berth.runtime.runc import Runc
+from berth.runtime.shim import ShimLauncher, find_shim
+from berth.services.containers import ContainerService
+from berth.services.images import ImageService
+from berth.services.lifecycle import Lifecycle
+from berth.services.notify import Notifier
+from berth.services.system import SystemService
+from berth.store.containers import ContainerIndex
+from berth.store.content import ContentStore
+from berth.store.db import Database
+from berth.store.images import ImageIndex
+from berth.store.snapshots import SnapshotStore
+
+
+@dataclass
+class Engine:
+    db: Database
+    images: ImageService
+    containers: ContainerService
+    lifecycle: Lifecycle
+    system: SystemService
+    tmp_dir: str
+
+    def services(self) -> dict:
+        return {"system": self.system, "images": self.images, "containers": self.containers,
+                "lifecycle": self.lifecycle, "tmp_dir": self.tmp_dir}
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name) or (name if os.access(name, os.X_OK) else None)
+    if path is None:
+        raise InvalidArgument(f"runtime binary {name!r} not found")
+    return path
+
+
+def build(cfg: DaemonConfig) -> Engine:
+    os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
+    os.makedirs(cfg.exec_root, mode=0o711, exist_ok=True)
+    db = Database(os.path.join(cfg.data_root, "berth.db"))
+    content = ContentStore(cfg.data_root)
+    snapshots = SnapshotStore(cfg.data_root)
+    notifier = Notifier()
+    tmp_dir = os.path.join(cfg.data_root, "tmp")
+    images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"))
+    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier)
+    runtime_root = os.path.join(cfg.exec_root, "runtime")
+    runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
+    runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}
+    runc_for["runc"] = runc_for.get(cfg.runtime, runc_for["runc"])
+    launcher = ShimLauncher(find_shim(cfg.shim), runtime_root)
+    lifecycle = Lifecycle(containers, runc_for, launcher, cfg.exec_root, notifier, cfg.log_opts)
+    system = SystemService(images, containers, cfg.data_root, cfg.exec_root,
+                           {n: r.binary for n, r in runc_for.items()}, cfg.runtime,
+                           "2" if lifecycle.facts.cgroup_v2 else "1")
+    os.makedirs(tmp_dir, exist_ok=True)
+    return Engine(db, images, containers, lifecycle, system, tmp_dir)

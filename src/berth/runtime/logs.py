@@ -1,0 +1,129 @@
+"""Reading Docker json-file logs (one JSON object per line: log, stream, time), rotated files included."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    stream: str
+    data: bytes
+    time: str
+
+    @property
+    def timestamp(self) -> float:
+        return parse_time(self.time)
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    stdout: bool = True
+    stderr: bool = True
+    since: float = 0.0
+    until: float = 0.0
+    tail: int = -1
+    follow: bool = False
+
+
+def parse_time(s: str) -> float:
+    """RFC3339 with up to nanoseconds → Unix seconds."""
+    if not s or s.startswith("0001-"):
+        return 0.0
+    main, frac = s.rstrip("Z"), "0"
+    tz = timezone.utc
+    if "." in main:
+        main, frac = main.split(".", 1)
+        for sep in ("+", "-"):
+            if sep in frac:
+                frac, off = frac.split(sep, 1)
+                tz = datetime.strptime(sep + off.replace(":", ""), "%z").tzinfo
+    elif s[-6:-5] in ("+", "-"):
+        main, tz = s[:-6], datetime.strptime(s[-6:].replace(":", ""), "%z").tzinfo
+    base = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=tz).timestamp()
+    return base + float("0." + (frac or "0"))
+
+
+def now_rfc3339() -> str:
+    """Now as RFC3339 with nanoseconds, UTC, as Docker writes times."""
+    ns = __import__("time").time_ns()
+    return datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
+
+
+def log_files(path: str) -> list[str]:
+    """Rotated files oldest first, then the live one."""
+    rotated = []
+    n = 1
+    while os.path.exists(f"{path}.{n}"):
+        rotated.append(f"{path}.{n}")
+        n += 1
+    return list(reversed(rotated)) + ([path] if os.path.exists(path) else [])
+
+
+def _parse(line: bytes) -> LogEntry | None:
+    try:
+        raw = json.loads(line)
+        return LogEntry(raw.get("stream", "stdout"), raw.get("log", "").encode("utf-8", "surrogateescape"), raw.get("time", ""))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _wanted(e: LogEntry, q: LogQuery) -> bool:
+    if e.stream == "stdout" and not q.stdout or e.stream == "stderr" and not q.stderr:
+        return False
+    if q.since or q.until:
+        t = e.timestamp
+        if q.since and t < q.since or q.until and t > q.until:
+            return False
+    return True
+
+
+def read_entries(path: str, q: LogQuery) -> Iterator[LogEntry]:
+    """The entries already written, filtered, with ``tail`` applied."""
+    out: deque | list = deque(maxlen=q.tail) if q.tail >= 0 else []
+    if q.tail == 0:
+        return iter(())
+    for name in log_files(path):
+        with open(name, "rb") as f:
+            for line in f:
+                e = _parse(line)
+                if e and _wanted(e, q):
+                    out.append(e)
+    return iter(out)
+
+
+async def follow(path: str, q: LogQuery, running: Callable[[], bool], poll: float = 0.05) -> AsyncIterator[LogEntry]:
+    """Entries written after the existing ones, until the container stops and the file is drained."""
+    offset = os.path.getsize(path) if os.path.exists(path) else 0
+    inode = os.stat(path).st_ino if os.path.exists(path) else None
+    pending = b""
+    while True:
+        alive = running()
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and inode is not None and st.st_ino != inode:
+            offset, pending = 0, b""  # rotated: the live file is new
+        if st is not None:
+            inode = st.st_ino
+            if st.st_size > offset:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    e = _parse(line)
+                    if e and _wanted(e, q):
+                        yield e
+                continue
+        if not alive:
+            return
+        await asyncio.sleep(poll)

@@ -1,0 +1,246 @@
+"""Container records: create, look up, list, remove, prune."""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import socket
+
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.runtime.logs import now_rfc3339
+from berth.store.containers import ContainerIndex
+from berth.store.snapshots import SnapshotStore
+from berth.types import filters as flt
+from berth.types.container import Container, ContainerSpec, ContainerState
+from berth.types.image import ImageRecord
+from berth.util import mount as mnt
+from berth.util.fs import atomic_write, dir_size, remove_tree
+from berth.services import names
+from berth.services.images import ImageService
+from berth.services.notify import Notifier
+
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "volume", "network",
+                "health", "isolation", "is-task", "publish", "expose"}
+STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+
+class ContainerService:
+    def __init__(self, index: ContainerIndex, images: ImageService, snapshots: SnapshotStore, data_root: str,
+                 notifier: Notifier) -> None:
+        self.index = index
+        self.images = images
+        self.snapshots = snapshots
+        self.root = os.path.join(data_root, "containers")
+        self.notifier = notifier
+        os.makedirs(self.root, exist_ok=True)
+
+    # -- paths ----------------------------------------------------------------
+    def dir(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+    def rootfs(self, cid: str) -> str:
+        return os.path.join(self.root, cid, "rootfs")
+
+    def log_path(self, cid: str) -> str:
+        return os.path.join(self.root, cid, f"{cid}-json.log")
+
+    # -- lookup ---------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        """By full ID, name (with or without ``/``) or unique ID prefix."""
+        c = None
+        if len(ref) == 64:
+            c = self.index.get(ref)
+        if c is None:
+            cid = self.index.by_name(ref.lstrip("/")) if ref else None
+            if cid is None and ref and re.fullmatch(r"[0-9a-f]+", ref):
+                found = self.index.by_prefix(ref)
+                if len(found) > 1:
+                    raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+                cid = found[0] if found else None
+            c = self.index.get(cid) if cid else None
+        if c is None:
+            raise NotFound.container(ref)
+        return c
+
+    def refresh(self, c: Container) -> Container:
+        fresh = self.index.get(c.id)
+        if fresh is None:
+            raise NotFound.container(c.id)
+        return fresh
+
+    def list(self, all_: bool, limit: int, filters: flt.Filters) -> list[Container]:
+        for s in filters.get("status", []):
+            if s not in STATUSES:
+                raise InvalidArgument(f"invalid filter 'status={s}'")
+        show_all = all_ or limit > 0 or "status" in filters or "exited" in filters
+        out = []
+        for c in self.index.all():
+            if not show_all and not c.state.running:
+                continue
+            if not _matches(c, filters, self.images):
+                continue
+            out.append(c)
+            if limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    # -- create ---------------------------------------------------------------
+    async def create(self, spec: ContainerSpec, name: str | None) -> tuple[Container, list[str]]:
+        if name is not None and name != "" and not _NAME.match(name):
+            raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if spec.network_mode not in ("none", "host", "default", "bridge", ""):
+            if not spec.network_mode.startswith("container:"):
+                raise NotFound(f"network {spec.network_mode} not found")
+        img = self.images.resolve(spec.image)
+        cid = secrets.token_hex(32)
+        merged = merge_image_config(spec, img, cid)
+        name = name.lstrip("/") if name else names.generate(self.index.names())
+        c = Container(cid, name, img.id, now_rfc3339(), merged, ContainerState())
+        self.index.reserve(c)  # 409 on a name conflict, before anything is made on disk
+        try:
+            await asyncio.to_thread(self._make_dirs, c)
+            self.index.complete(cid)
+        except BaseException:
+            remove_tree(self.dir(cid))
+            self.index.delete(cid)
+            raise
+        warnings = []
+        return self.index.get(cid), warnings  # type: ignore[return-value]
+
+    def _make_dirs(self, c: Container) -> None:
+        d = self.dir(c.id)
+        for sub in ("upper", "work", "rootfs"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        host_net = c.spec.network_mode == "host"
+        hostname = socket.gethostname() if host_net else c.spec.hostname
+        atomic_write(os.path.join(d, "hostname"), (hostname + "\n").encode())
+        if host_net:
+            hosts = _read("/etc/hosts")
+        else:
+            hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                     "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+        for extra in c.spec.extra_hosts:
+            host, _, ip = extra.partition(":")
+            hosts += f"{ip}\t{host}\n"
+        atomic_write(os.path.join(d, "hosts"), hosts.encode())
+        atomic_write(os.path.join(d, "resolv.conf"), resolv_conf(_read("/etc/resolv.conf"), host_net).encode())
+
+    def host_files(self, cid: str) -> dict[str, str]:
+        d = self.dir(cid)
+        return {f"/etc/{n}": os.path.join(d, n) for n in ("hostname", "hosts", "resolv.conf")}
+
+    # -- rootfs -----------------------------------------------------------------
+    def mount_rootfs(self, c: Container) -> str:
+        target = self.rootfs(c.id)
+        img = self.images.index.get(c.image_id)
+        if img is None:
+            raise NotFound.image(c.image_id)
+        if not os.path.ismount(target):
+            m = self.snapshots.rootfs_mount(img.chain_ids, os.path.join(self.dir(c.id), "upper"),
+                                            os.path.join(self.dir(c.id), "work"))
+            mnt.mount(m.source, target, m.type, 0, m.options)
+        return target
+
+    def unmount_rootfs(self, cid: str) -> None:
+        for point in mnt.mounted_under(self.rootfs(cid)):
+            mnt.unmount(point)
+
+    def size(self, c: Container) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs) in bytes."""
+        rw = dir_size(os.path.join(self.dir(c.id), "upper"))
+        img = self.images.index.get(c.image_id)
+        return rw, rw + (img.size if img else 0)
+
+    # -- remove -----------------------------------------------------------------
+    async def remove(self, c: Container) -> None:
+        """Delete a stopped container and everything it had on disk."""
+        if c.state.running:
+            raise Conflict(f"You cannot remove a {c.state.status} container {c.id}. "
+                           "Stop the container before attempting removal or force remove")
+        await asyncio.to_thread(self._remove_files, c.id)
+        self.index.delete(c.id)
+        await self.notifier.changed()
+
+    def _remove_files(self, cid: str) -> None:
+        self.unmount_rootfs(cid)
+        remove_tree(self.dir(cid))
+
+    def users_of_images(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for c in sorted(self.index.all(), key=lambda c: not c.state.running):
+            out.setdefault(c.image_id, []).append(c.id)
+        return out
+
+
+def merge_image_config(spec: ContainerSpec, img: ImageRecord, cid: str) -> ContainerSpec:
+    """Docker's merge of the image config into the container config at create time."""
+    ic = img.config
+    env = list(ic.env)
+    for e in spec.env:
+        key = e.split("=", 1)[0]
+        env = [x for x in env if x.split("=", 1)[0] != key] + [e]
+    if spec.entrypoint is not None:
+        entrypoint = [] if spec.entrypoint == [""] else spec.entrypoint
+        cmd = spec.cmd
+    else:
+        entrypoint = ic.entrypoint
+        cmd = spec.cmd if spec.cmd else ic.cmd
+    if not (entrypoint or cmd):
+        raise InvalidArgument("no command specified")
+    labels = {**ic.labels, **spec.labels}
+    return ContainerSpec(**{
+        **spec.__dict__,
+        "env": env, "entrypoint": entrypoint or None, "cmd": cmd, "labels": labels,
+        "working_dir": spec.working_dir or ic.working_dir,
+        "user": spec.user or ic.user,
+        "hostname": spec.hostname or cid[:12],
+        "stop_signal": spec.stop_signal or ic.stop_signal,
+        "exposed_ports": {**ic.exposed_ports, **spec.exposed_ports},
+        "volumes": {**ic.volumes, **spec.volumes},
+        "network_mode": spec.network_mode if spec.network_mode not in ("", "default", "bridge") else "none",
+    })
+
+
+def resolv_conf(host: str, host_net: bool) -> str:
+    """The host's resolv.conf, without loopback resolvers unless the host's network is shared."""
+    lines = []
+    for line in host.splitlines():
+        parts = line.split()
+        if not host_net and len(parts) >= 2 and parts[0] == "nameserver" and (
+                parts[1].startswith("127.") or parts[1] == "::1"):
+            continue
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _matches(c: Container, f: flt.Filters, images: ImageService) -> bool:
+    if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
+        return False
+    if "name" in f and not any(re.search(x, c.name) for x in f["name"]):
+        return False
+    if "label" in f and not flt.match_labels(f["label"], c.spec.labels):
+        return False
+    if "status" in f and c.state.status not in f["status"]:
+        return False
+    if "exited" in f and not (c.state.status == "exited" and str(c.state.exit_code) in f["exited"]):
+        return False
+    if "ancestor" in f:
+        ok = False
+        for a in f["ancestor"]:
+            try:
+                ok = ok or images.resolve(a).id == c.image_id
+            except (NotFound, InvalidArgument):
+                ok = ok or c.spec.image == a
+        if not ok:
+            return False
+    return True

@@ -1,0 +1,347 @@
+"""Running containers: start, stop, kill, wait, attach, and following each one to its exit."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal as _signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from berth.errors import Conflict, InvalidArgument, NotModified, SystemError_
+from berth.runtime import shim as shimlib
+from berth.runtime.logs import now_rfc3339
+from berth.runtime.runc import Runc
+from berth.runtime.spec import HostFacts, build_spec, parse_user
+from berth.types.container import Container, ContainerState
+from berth.util.fs import atomic_write, resolve_in_root
+from berth.services.containers import ContainerService
+from berth.services.notify import Notifier
+
+
+@dataclass
+class AttachSession:
+    """A connection to a container's output (and stdin); ``frames`` ends when the container exits."""
+
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def frames(self) -> AsyncIterator[tuple[int, bytes]]:
+        await self.ready.wait()
+        if self.reader is None:
+            return
+        while (f := await shimlib.read_frame(self.reader)) is not None:
+            yield f
+
+    def send(self, data: bytes) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(data)
+
+    def close_stdin(self) -> None:
+        if self.writer is not None and self.writer.can_write_eof():
+            try:
+                self.writer.write_eof()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def host_facts() -> HostFacts:
+    from berth.runtime.spec import ALL_CAPS
+    bnd = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bnd = int(line.split()[1], 16)
+    caps = frozenset(name for bit, name in enumerate(_CAP_ORDER) if bnd >> bit & 1) & frozenset(ALL_CAPS)
+    return HostFacts(caps, os.path.exists("/sys/fs/cgroup/cgroup.controllers"))
+
+
+_CAP_ORDER = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+]
+
+
+def signal_number(sig: str | int | None, default: int = _signal.SIGKILL) -> int:
+    """``SIGTERM``, ``TERM``, ``15`` → 15; InvalidArgument for unknown names."""
+    if sig in (None, ""):
+        return default
+    s = str(sig).upper()
+    if s.isdigit():
+        n = int(s)
+        if 0 < n < 65:
+            return n
+    else:
+        name = s if s.startswith("SIG") else "SIG" + s
+        if hasattr(_signal.Signals, name):
+            return int(_signal.Signals[name])
+    raise InvalidArgument(f"Invalid signal: {sig}")
+
+
+class Lifecycle:
+    def __init__(self, containers: ContainerService, runc_for: dict[str, Runc], launcher: shimlib.ShimLauncher,
+                 exec_root: str, notifier: Notifier, log_defaults: dict[str, str]) -> None:
+        self.containers = containers
+        self.runc_for = runc_for
+        self.launcher = launcher
+        self.exec_root = exec_root
+        self.notifier = notifier
+        self.log_defaults = log_defaults
+        self.facts = host_facts()
+        self._pending: dict[str, list[tuple[AttachSession, bytes]]] = {}
+        self._monitors: dict[str, asyncio.Task] = {}
+        self._exits: dict[str, int] = {}  # container → how many exits seen (for next-exit waits)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.on_exit: list = []
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    def runc(self, c: Container) -> Runc:
+        return self.runc_for.get(c.spec.runtime) or self.runc_for["runc"]
+
+    def paths(self, cid: str) -> shimlib.ShimPaths:
+        return shimlib.ShimPaths.of(self.exec_root, cid)
+
+    # -- start --------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            c = self.containers.refresh(c)
+            if c.state.status in ("running", "paused", "restarting"):
+                raise NotModified("container already started")
+            if c.state.status == "removing":
+                raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            await self._start(c)
+
+    async def _start(self, c: Container) -> None:
+        paths = self.paths(c.id)
+        runc = self.runc(c)
+        try:
+            rootfs = await asyncio.to_thread(self._prepare_bundle, c, paths)
+            opts = {**self.log_defaults, **c.spec.log_config.config}
+            pid = await self.launcher.create(
+                c.id, paths, runc.binary, self.containers.log_path(c.id), _size(opts.get("max-size", "0")),
+                int(opts.get("max-file", "1")), c.spec.open_stdin)
+        except SystemError_ as e:
+            await self._failed_start(c, e, runc)
+            raise
+        watch = await shimlib.connect(paths, b"w")
+        for session, mode in self._pending.pop(c.id, []):
+            conn = await shimlib.connect(paths, mode)
+            if conn:
+                session.reader, session.writer = conn
+            session.ready.set()
+        try:
+            await runc.start(c.id)
+        except SystemError_ as e:
+            await self._failed_start(c, e, runc)
+            raise
+        state = ContainerState("running", pid, 0, now_rfc3339(), c.state.finished_at, "",
+                               c.state.restart_count, False)
+        self.containers.index.save_state(c.id, state)
+        self._follow(c.id, watch)
+        await self.notifier.changed()
+        del rootfs
+
+    def _prepare_bundle(self, c: Container, paths: shimlib.ShimPaths) -> str:
+        os.makedirs(paths.bundle, exist_ok=True)
+        for stale in ("exit", "init.pid", "runc.log"):
+            try:
+                os.unlink(os.path.join(paths.bundle, stale))
+            except FileNotFoundError:
+                pass
+        rootfs = self.containers.mount_rootfs(c)
+        user = parse_user(c.spec.user, _read(resolve_in_root(rootfs, "/etc/passwd")),
+                          _read(resolve_in_root(rootfs, "/etc/group")))
+        if c.spec.working_dir:
+            wd = resolve_in_root(rootfs, c.spec.working_dir)
+            if not os.path.isdir(wd):
+                os.makedirs(wd, 0o755, exist_ok=True)
+        netns = "host" if c.spec.network_mode == "host" else None
+        spec = build_spec(c, rootfs, user, self.containers.host_files(c.id), self.facts, netns)
+        atomic_write(os.path.join(paths.bundle, "config.json"), json.dumps(spec).encode())
+        return rootfs
+
+    async def _failed_start(self, c: Container, err: Exception, runc: Runc) -> None:
+        await runc.delete(c.id)
+        await asyncio.to_thread(self.containers.unmount_rootfs, c.id)
+        msg = str(err)
+        code = 127 if "no such file" in msg or "not found" in msg else 126 if "permission denied" in msg else 128
+        state = ContainerState("created" if c.state.status == "created" else "exited", 0, code,
+                               c.state.started_at, c.state.finished_at, msg, c.state.restart_count)
+        self.containers.index.save_state(c.id, state)
+        for session, _ in self._pending.pop(c.id, []):
+            session.ready.set()
+        await self.notifier.changed()
+
+    # -- following a running container ----------------------------------------------
+    def _follow(self, cid: str, watch) -> None:
+        self._monitors[cid] = asyncio.ensure_future(self._monitor(cid, watch))
+
+    async def _monitor(self, cid: str, watch) -> None:
+        if watch is not None:
+            reader, writer = watch
+            try:
+                await reader.read()
+            except ConnectionError:
+                pass
+            writer.close()
+        await self._handle_exit(cid)
+
+    async def _handle_exit(self, cid: str) -> None:
+        c = self.containers.index.get(cid)
+        if c is None:
+            return
+        paths = self.paths(cid)
+        code = paths.read_exit()
+        error = ""
+        if code is None:
+            runc = self.runc(c)
+            st = await runc.state(cid)
+            if st and st.get("status") == "running":
+                await runc.kill(cid, "KILL", all_processes=True)
+            code, error = 137, "container monitor exited unexpectedly"
+        await self.runc(c).delete(cid)
+        await asyncio.to_thread(self.containers.unmount_rootfs, cid)
+        state = ContainerState("exited", 0, code, c.state.started_at, now_rfc3339(), error, c.state.restart_count,
+                               c.state.oom_killed)
+        self.containers.index.save_state(cid, state)
+        self._exits[cid] = self._exits.get(cid, 0) + 1
+        self._monitors.pop(cid, None)
+        await self.notifier.changed()
+        if c.spec.auto_remove:
+            try:
+                await self.containers.remove(self.containers.refresh(c))
+            except Exception:  # noqa: BLE001 - removed meanwhile
+                pass
+        for hook in self.on_exit:
+            await hook(cid)
+
+    async def reattach(self, c: Container) -> None:
+        """After a daemon restart: follow a container whose shim may still run."""
+        watch = await shimlib.connect(self.paths(c.id), b"w")
+        self._follow(c.id, watch)
+
+    # -- stop / kill / restart -----------------------------------------------------
+    async def kill(self, ref: str, sig: str | None) -> None:
+        c = self.containers.get(ref)
+        num = signal_number(sig)
+        if not c.state.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        await self.runc(c).kill(c.id, str(num), all_processes=num == _signal.SIGKILL)
+
+    async def stop(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
+        c = self.containers.get(ref)
+        if not c.state.running:
+            raise NotModified("container already stopped")
+        await self._stop(c, timeout, sig)
+
+    async def _stop(self, c: Container, timeout: int | None, sig: str | None = None) -> None:
+        t = timeout if timeout is not None else (c.spec.stop_timeout if c.spec.stop_timeout is not None else 10)
+        num = signal_number(sig or c.spec.stop_signal or "SIGTERM")
+        exits = self._exits.get(c.id, 0)
+        runc = self.runc(c)
+        if c.state.status == "paused":
+            await runc.resume(c.id)
+        await runc.kill(c.id, str(num))
+        if await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, None if t < 0 else t):
+            return
+        await runc.kill(c.id, "KILL", all_processes=True)
+        await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, 30)
+
+    async def restart(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
+        c = self.containers.get(ref)
+        if c.state.running:
+            await self._stop(c, timeout, sig)
+        async with self._lock(c.id):
+            c = self.containers.refresh(c)
+            if not c.state.running:
+                await self._start(c)
+
+    async def force_remove(self, ref: str) -> None:
+        c = self.containers.get(ref)
+        if c.state.running:
+            exits = self._exits.get(c.id, 0)
+            await self.runc(c).kill(c.id, "KILL", all_processes=True)
+            await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, 30)
+            if self._monitors.get(c.id):
+                await asyncio.wait([self._monitors[c.id]], timeout=10)
+        c = self.containers.index.get(c.id)
+        if c is not None:
+            await self.containers.remove(c)
+
+    # -- wait --------------------------------------------------------------------
+    async def wait(self, ref: str, condition: str) -> tuple[int, str]:
+        """Docker's wait conditions: not-running (default), next-exit, removed."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        c = self.containers.get(ref)
+        exits = self._exits.get(c.id, 0)
+        last = {"c": c}
+
+        def done() -> bool:
+            fresh = self.containers.index.get(c.id)
+            if fresh is not None:
+                last["c"] = fresh
+            if condition == "removed":
+                return fresh is None
+            if condition == "next-exit":
+                return self._exits.get(c.id, 0) > exits or fresh is None
+            return fresh is None or not fresh.state.running
+
+        await self.notifier.wait_for(done)
+        st = last["c"].state
+        return st.exit_code, st.error
+
+    # -- attach ------------------------------------------------------------------
+    async def attach(self, ref: str, stdin: bool) -> AttachSession:
+        """Output from now on (and stdin); before start, it begins with the container's first byte."""
+        c = self.containers.get(ref)
+        session = AttachSession()
+        mode = b"A" if stdin and c.spec.open_stdin else b"a"
+        if c.state.running:
+            conn = await shimlib.connect(self.paths(c.id), mode)
+            if conn:
+                session.reader, session.writer = conn
+            session.ready.set()
+        else:
+            self._pending.setdefault(c.id, []).append((session, mode))
+        return session
+
+    def detach_pending(self, cid: str, session: AttachSession) -> None:
+        self._pending[cid] = [(s, m) for s, m in self._pending.get(cid, []) if s is not session]
+
+    def is_running(self, cid: str) -> bool:
+        c = self.containers.index.get(cid)
+        return c is not None and c.state.running
+
+    async def close(self) -> None:
+        for t in list(self._monitors.values()):
+            t.cancel()
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _size(s: str) -> int:
+    s = s.strip().lower()
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if s and s[-1] in units:
+        return int(float(s[:-1]) * units[s[-1]])
+    return int(s or 0)

@@ -1,0 +1,109 @@
+"""The metadata database: SQLite with foreign keys, WAL and a schema version.
+
+Schema (version 1):
+
+- ``images(id, config, created, size)``: write-once; ``id`` is the config digest,
+  ``config`` its JSON text (the exact bytes live in the content store).
+- ``image_layers(image_id, position, diff_id, chain_id)``: the image's layers, bottom first.
+- ``tags(name, image_id)``: normalised reference → image.
+- ``snapshots(chain_id, diff_id, parent, size)``: unpacked layers, shared by images.
+- ``containers(id, name, image_id, created, spec, complete)``: write-once config;
+  ``complete`` is 0 while the container is being made (a crash leaves 0, recovery removes it).
+- ``container_state(id, status, pid, exit_code, started_at, finished_at, error, restart_count, oom_killed)``: mutable.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY CHECK (id LIKE 'sha256:%'),
+        config TEXT NOT NULL,
+        created TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size >= 0)
+    );
+    CREATE TABLE snapshots (
+        chain_id TEXT PRIMARY KEY CHECK (chain_id LIKE 'sha256:%'),
+        diff_id TEXT NOT NULL,
+        parent TEXT REFERENCES snapshots(chain_id),
+        size INTEGER NOT NULL
+    );
+    CREATE TABLE image_layers (
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        diff_id TEXT NOT NULL,
+        chain_id TEXT NOT NULL REFERENCES snapshots(chain_id),
+        PRIMARY KEY (image_id, position)
+    );
+    CREATE TABLE tags (
+        name TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id)
+    );
+    CREATE INDEX tags_image ON tags(image_id);
+    CREATE TABLE containers (
+        id TEXT PRIMARY KEY CHECK (length(id) = 64),
+        name TEXT NOT NULL UNIQUE,
+        image_id TEXT NOT NULL REFERENCES images(id),
+        created TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0 CHECK (complete IN (0, 1))
+    );
+    CREATE INDEX containers_image ON containers(image_id);
+    CREATE TABLE container_state (
+        id TEXT PRIMARY KEY REFERENCES containers(id) ON DELETE CASCADE,
+        status TEXT NOT NULL CHECK (status IN
+            ('created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead')),
+        pid INTEGER NOT NULL DEFAULT 0,
+        exit_code INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL DEFAULT '',
+        finished_at TEXT NOT NULL DEFAULT '',
+        error TEXT NOT NULL DEFAULT '',
+        restart_count INTEGER NOT NULL DEFAULT 0,
+        oom_killed INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
+
+
+class Database:
+    """A connection with exclusive write transactions and migrations applied at open."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            with self.write() as c:
+                for stmt in script.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(f"PRAGMA user_version={number}")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """An exclusive transaction: committed on success, rolled back on error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql, args).fetchone()
+
+    def close(self) -> None:
+        self.conn.close()

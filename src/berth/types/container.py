@@ -1,0 +1,102 @@
+"""Container configuration (written once) and state (changing), as plain data."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@dataclass
+class RestartPolicy:
+    name: str = "no"
+    maximum_retry_count: int = 0
+
+
+@dataclass
+class LogConfig:
+    type: str = "json-file"
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ContainerSpec:
+    """What the client asked for at create time (Docker's Config + HostConfig subset)."""
+
+    image: str
+    cmd: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: list[str] = field(default_factory=list)
+    working_dir: str = ""
+    user: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    hostname: str = ""
+    domainname: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    exposed_ports: dict[str, dict] = field(default_factory=dict)
+    volumes: dict[str, dict] = field(default_factory=dict)
+    auto_remove: bool = False
+    network_mode: str = "none"
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    log_config: LogConfig = field(default_factory=LogConfig)
+    privileged: bool = False
+    readonly_rootfs: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)
+    init: bool = False
+    runtime: str = "runc"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ContainerSpec":
+        raw = json.loads(text)
+        raw["restart_policy"] = RestartPolicy(**raw.get("restart_policy", {}))
+        raw["log_config"] = LogConfig(**raw.get("log_config", {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+@dataclass
+class ContainerState:
+    status: str = "created"
+    pid: int = 0
+    exit_code: int = 0
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    error: str = ""
+    restart_count: int = 0
+    oom_killed: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    image_id: str
+    created: str
+    spec: ContainerSpec
+    state: ContainerState
+
+    @property
+    def argv(self) -> list[str]:
+        """The process to run: entrypoint + cmd, merged with the image's at create time."""
+        return list(self.spec.entrypoint or []) + list(self.spec.cmd or [])
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
