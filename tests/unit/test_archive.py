@@ -337,6 +337,11 @@ def test_skopeo_interop(tmp_path, busybox_tar):
     assert len(loaded) == 1 and json.loads(loaded[0].config) == json.loads(img.config)
     assert loaded[0].repo_tags == ["busybox:latest"]
     assert [file_sha(p) for p in loaded[0].layers] == [file_sha(busybox_tar)]
+    # the OCI side of the same archive: an OCI-to-OCI copy keeps the config bytes
+    skopeo(f"oci-archive:{saved}:latest", f"oci:{tmp_path / 'oci2'}")
+    index = json.loads((tmp_path / "oci2" / "index.json").read_bytes())
+    manifest = json.loads((tmp_path / "oci2/blobs/sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    assert manifest["config"]["digest"] == sha(img.config)
     # skopeo's OCI layout (gzip layers), tarred up, reads back too
     oci_tar = tmp_path / "oci.tar"
     with tarfile.open(oci_tar, "w") as tar:
@@ -346,3 +351,17 @@ def test_skopeo_interop(tmp_path, busybox_tar):
         loaded = read_archive(f, str(tmp_path / "staging2"))
     assert [json.loads(x.config) for x in loaded] == [json.loads(img.config)]
     assert [file_sha(p) for p in loaded[0].layers] == [file_sha(busybox_tar)]
+
+
+def test_same_image_twice_is_written_once(tmp_path, images):
+    again = SavedImage(images[0].config, images[0].layers, ["busybox:again", "busybox:latest"])
+    loaded = read_archive(io.BytesIO(save([images[0], again])), str(tmp_path / "s"))
+    assert len(loaded) == 1 and loaded[0].repo_tags == ["busybox:latest", "busybox:1", "busybox:again"]
+
+
+def test_write_refuses_layer_not_matching_diff_id(tmp_path, images):
+    from berth.errors import SystemError_
+    wrong = tmp_path / "wrong.tar"
+    wrong.write_bytes(tar_of({"x": b"y"}))
+    with pytest.raises(SystemError_, match="does not match"):
+        save([SavedImage(images[0].config, [str(wrong)], [])])

@@ -92,7 +92,8 @@ def test_busybox_rootfs(busybox_tar, dest):
 
 def test_metadata_modes_owners_xattrs_and_dir_mtime(tmp_path, dest):
     pax = {"SCHILY.xattr.security.capability": CAP_NET_BIND.decode("utf-8", "surrogateescape"),
-           "SCHILY.xattr.user.note": "hello", "mtime": "1600000000.123456789"}
+           "SCHILY.xattr.user.note": "hello", "SCHILY.xattr.user.bin": b"\xff\x00\x01".decode("utf-8", "surrogateescape"),
+           "SCHILY.xattr.trusted.overlay.opaque": "y", "mtime": "1600000000.123456789"}
     apply(tmp_path, dest, [
         ent("d", tarfile.DIRTYPE, mode=0o2750, uid=1000, gid=1001, mtime=MTIME - 100),
         ent("d/suid", data=b"x", mode=0o4755, uid=1000, gid=1001, pax=pax),
@@ -109,6 +110,8 @@ def test_metadata_modes_owners_xattrs_and_dir_mtime(tmp_path, dest):
     assert st.st_mtime_ns == 1600000000123456789
     assert os.getxattr(dest / "d/suid", "security.capability") == CAP_NET_BIND
     assert os.getxattr(dest / "d/suid", "user.note") == b"hello"
+    assert os.getxattr(dest / "d/suid", "user.bin") == b"\xff\x00\x01"
+    assert "trusted.overlay.opaque" not in os.listxattr(dest / "d/suid")  # only whiteouts steer overlayfs
     assert stat.S_IMODE((dest / "d/sub").lstat().st_mode) == 0o555
     assert (dest / "d/sub/f").read_bytes() == b"y"
     assert stat.S_IMODE((dest / "sticky").lstat().st_mode) == 0o1777

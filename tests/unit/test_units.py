@@ -1,11 +1,11 @@
-"""Docker's human formats (berth.cli.units)."""
+"""Docker's human formats (berth.types.units)."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from berth.cli.units import (
+from berth.types.units import (
     bytes_size, format_created, format_created_at, go_quote, go_sprintf, go_str, human_duration,
     human_size, parse_go_duration, parse_rfc3339, parse_size, parse_timestamp, status_text,
     to_json,

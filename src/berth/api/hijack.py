@@ -42,5 +42,36 @@ async def hijack(request: web.Request, content_type: str) -> tuple[web.StreamRes
     resp.force_close()
     await resp.prepare(request)
     inp = HijackedInput()
-    request.protocol.set_parser(inp)  # type: ignore[union-attr]
+    proto = request.protocol
+    proto.set_parser(inp)  # type: ignore[union-attr]
+    if request.transport is not None:
+        request.transport.set_protocol(_HalfClose(proto, inp))
     return resp, inp
+
+
+class _HalfClose(asyncio.Protocol):
+    """Delegates to aiohttp's protocol, but keeps our half open when the client closes its own.
+
+    aiohttp's handler lets the transport close on EOF; a client that is done
+    sending stdin (the docker CLI without -i closes at once) still reads output.
+    """
+
+    def __init__(self, inner, inp: HijackedInput) -> None:
+        self.inner = inner
+        self.inp = inp
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool:
+        self.inp.feed_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()

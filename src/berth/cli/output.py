@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .units import FUNCS, HEADER_FUNCS, go_quote, go_str, go_truth, go_type, sorted_keys, to_json
+from berth.types.units import FUNCS, HEADER_FUNCS, go_quote, go_str, go_truth, go_type, sorted_keys, to_json
 
 __all__ = [
     "TemplateError", "Template", "render_template", "format_rows", "format_inspect",
@@ -26,12 +26,8 @@ class _Fail(Exception):
     """An execution failure, wrapped with its action's position later."""
 
 
-class _Break(Exception):
-    pass
-
-
-class _Continue(Exception):
-    pass
+class _Loop(Exception):
+    """{{break}} or {{continue}}, unwinding to the enclosing range."""
 
 
 # ---------------------------------------------------------------- lexer
@@ -55,6 +51,15 @@ _SIMPLE_ESC = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
                "\\": "\\", "'": "'", '"': '"'}
 
 
+def _number(val: str, line: int):
+    for conv in (lambda v: int(v, 0), lambda v: float(v.replace("_", ""))):
+        try:
+            return conv(val)
+        except ValueError:
+            pass
+    raise _err(line, f"bad number syntax: {val!r}")
+
+
 def _err(line: int, msg: str) -> TemplateError:
     return TemplateError(f"template: :{line}: {msg}")
 
@@ -70,10 +75,6 @@ def _unquote(body: str, line: int) -> str:
     return _ESC_RE.sub(esc, body)
 
 
-def _is_ws(ch: str) -> bool:
-    return ch != "" and ch in _WS
-
-
 def _lex(src: str) -> list:
     """Split into ('text', s) and ('action', tokens, line, source) items."""
     items, pos, trim_next = [], 0, False
@@ -83,7 +84,7 @@ def _lex(src: str) -> list:
         if trim_next:
             text = text.lstrip(_WS)
         p = start + 2
-        if start >= 0 and src.startswith("-", p) and _is_ws(src[p + 1:p + 2]):
+        if start >= 0 and src.startswith("-", p) and src[p + 1:p + 2] in tuple(_WS):
             text, p = text.rstrip(_WS), p + 2
         if text:
             items.append(("text", text))
@@ -171,21 +172,18 @@ class _Parser:
         self.loops -= kw == "range"
         if stop is None:
             raise _err(line, "unexpected EOF")
-        other = []
-        skw, stoks, sline, ssrc = stop
+        other, (skw, stoks, sline, ssrc) = [], stop
         if skw == "else" and stoks and stoks[0][0] == "ident" and stoks[0][1] in ("if", "with"):
-            other = [self.parse_block(stoks[0][1], stoks[1:], sline, ssrc)]
+            other, stoks = [self.parse_block(stoks[0][1], stoks[1:], sline, ssrc)], []
         elif skw == "else":
             if stoks:
                 raise _err(sline, f"unexpected {stoks[0][1]!r} in else")
             other, stop = self.parse_list()
-            if stop is None:
-                raise _err(sline, "unexpected EOF")
-            if stop[0] != "end":
-                raise _err(stop[2], "expected end; found {{else}}")
-            if stop[1]:
-                raise _err(stop[2], f"unexpected {stop[1][0][1]!r} in end")
-        elif stoks:
+            if stop is None or stop[0] != "end":
+                raise _err(stop[2] if stop else sline,
+                           "expected end; found {{else}}" if stop else "unexpected EOF")
+            _, stoks, sline, _ = stop
+        if stoks:
             raise _err(sline, f"unexpected {stoks[0][1]!r} in end")
         del self.vars[mark:]
         return (kw, pipe, body, other, line, src)
@@ -252,13 +250,7 @@ class _Parser:
         elif kind == "raw":
             node = ("lit", val[1:-1])
         elif kind == "num":
-            try:
-                node = ("lit", int(val, 0))
-            except ValueError:
-                try:
-                    node = ("lit", float(val.replace("_", "")))
-                except ValueError:
-                    raise _err(line, f"bad number syntax: {val!r}") from None
+            node = ("lit", _number(val, line))
         elif kind == "ident" and val in ("true", "false"):
             node = ("lit", val == "true")
         elif kind == "ident" and val == "nil":
@@ -290,10 +282,8 @@ class _Exec:
             tag = node[0]
             if tag == "text":
                 self.out.append(node[1])
-            elif tag == "break":
-                raise _Break
-            elif tag == "continue":
-                raise _Continue
+            elif tag in ("break", "continue"):
+                raise _Loop(tag)
             elif tag == "action":
                 value = self.guard(node, self.pipe, node[1], dot, True)
                 if not node[1][0]:
@@ -340,10 +330,9 @@ class _Exec:
                 self.vars += [[names[0], key], [names[1], elem]]
             try:
                 self.walk(body, elem)
-            except _Continue:
-                continue
-            except _Break:
-                break
+            except _Loop as e:
+                if e.args[0] == "break":
+                    break
         if not pairs:
             self.walk(other, dot)
 
@@ -528,8 +517,8 @@ def format_rows(rows: list[dict], fmt: str | None, default_table: str,
     ``fmt`` None, "" or "table" uses ``default_table``; "json" prints one JSON
     object per row; "table TEMPLATE" prints a header and tabwriter-aligned
     rows; any other template prints one rendered line per row. A literal
-    backslash-t / backslash-n in ``fmt`` means tab / newline. Every line ends
-    with a newline.
+    backslash-t / backslash-n in ``fmt`` means tab / newline. Lines are joined
+    with newlines, without a trailing one (callers ``print()`` the result).
     """
     if not fmt or fmt == "table":
         fmt = default_table
@@ -539,23 +528,22 @@ def format_rows(rows: list[dict], fmt: str | None, default_table: str,
     body = (fmt[5:] if table else fmt).strip(" ").replace("\\t", "\t").replace("\\n", "\n")
     tmpl = Template(body)
     # Docker marshals its row contexts as maps, so {{json .}} has sorted keys.
-    lines = "".join(tmpl.render(dict(sorted(r.items())) if isinstance(r, dict) else r) + "\n"
-                    for r in rows)
+    lines = [tmpl.render(dict(sorted(r.items())) if isinstance(r, dict) else r) for r in rows]
     if not table:
-        return lines
+        return "\n".join(lines)
     names = {**COMMON_HEADERS, **(headers or {})}
     ctx = {f: names.get(f) or _default_header(f) for f in tmpl.fields()}
     try:
         header = tmpl.render(ctx, HEADER_FUNCS)
     except TemplateError:
         header = ""
-    return tabwrite(header + "\n" + lines)
+    return tabwrite("\n".join([header, *lines]))
 
 
 def format_inspect(objs: list, fmt: str | None) -> str:
     """``docker inspect`` output: a 4-space indented JSON array, or one
-    rendered template per object. Ends with a newline unless empty."""
+    rendered template per object; no trailing newline."""
     if not fmt or fmt == "json":
-        return to_json(list(objs), indent=4) + "\n"
+        return to_json(list(objs), indent=4)
     tmpl = Template(fmt)
-    return "".join(tmpl.render(o) + "\n" for o in objs)
+    return "\n".join(tmpl.render(o) for o in objs)

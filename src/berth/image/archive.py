@@ -7,7 +7,6 @@ writes the combined layout ``docker save`` 25+ produces, which both
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import platform
@@ -20,18 +19,18 @@ from berth.errors import InvalidArgument, SystemError_
 from berth.image.layers import GZIP_MAGIC, ZSTD_MAGIC, open_decompressed, store_uncompressed
 from berth.types import reference
 from berth.types.digest import hex_of, sha256_bytes
-from berth.util.tar import clean_path, iter_tar, read_member, resolve_symlink
+from berth.util.tar import TarWriter, clean_path, iter_tar, read_member, resolve_symlink
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ANN_IMAGE_NAME = "io.containerd.image.name"
 ANN_REF_NAME = "org.opencontainers.image.ref.name"
 _INDEX_TYPES = (MT_OCI_INDEX, MT_DOCKER_LIST)
 _BLOB_NAME = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MAX_JSON = 64 << 20
 _CHUNK = 1 << 20
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(platform.machine(), platform.machine())
@@ -61,12 +60,11 @@ class _Member:
 
 def _diff_ids(config: bytes) -> list[str]:
     try:
-        doc = json.loads(config)
-        diff_ids = doc["rootfs"]["diff_ids"]
+        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
     except (ValueError, TypeError, KeyError):
-        raise InvalidArgument("invalid archive: image config is not JSON with rootfs.diff_ids") from None
-    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
-        raise InvalidArgument("invalid archive: image config has malformed rootfs.diff_ids")
+        diff_ids = None
+    if not _strings(diff_ids):
+        raise InvalidArgument("invalid archive: image config is not JSON with a rootfs.diff_ids list")
     return diff_ids
 
 
@@ -127,6 +125,8 @@ class _ArchiveReader:
                         head += chunk[: 4 - len(head)]
                     h.update(chunk)
                     out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
             self.files[parts] = _Member(path, "sha256:" + h.hexdigest(), m.size, head)
         elif m.issym():
             self._forget(parts)
@@ -195,13 +195,11 @@ class _ArchiveReader:
             raise InvalidArgument(f"layer digest mismatch: {name}: config says {diff_id}, content is {digest}")
         return path
 
-    def _image(self, config: bytes, layer_names: list[str]) -> tuple[bytes, list[str]]:
+    def _image(self, config: bytes, layer_names: list[str], tags: list[str]) -> LoadedImage:
         diff_ids = _diff_ids(config)
         if len(diff_ids) != len(layer_names):
-            raise InvalidArgument(
-                f"invalid archive: image has {len(layer_names)} layers but its config lists {len(diff_ids)} diff_ids"
-            )
-        return config, [self.layer(n, d) for n, d in zip(layer_names, diff_ids)]
+            raise InvalidArgument(f"invalid archive: image has {len(layer_names)} layers but {len(diff_ids)} diff_ids")
+        return LoadedImage(config, [self.layer(n, d) for n, d in zip(layer_names, diff_ids)], tags)
 
     def docker_images(self) -> list[LoadedImage]:
         manifest = self.read_json("manifest.json", "file")
@@ -209,17 +207,12 @@ class _ArchiveReader:
             raise InvalidArgument("invalid archive: manifest.json is not a list")
         images = []
         for entry in manifest:
-            try:
-                config_name, layer_names = entry["Config"], entry["Layers"]
-                tags = entry.get("RepoTags") or []
-                if not (isinstance(config_name, str) and isinstance(layer_names, list) and isinstance(tags, list)):
-                    raise TypeError
-                if not all(isinstance(x, str) for x in layer_names + tags):
-                    raise TypeError
-            except (TypeError, KeyError, AttributeError):
-                raise InvalidArgument("invalid archive: malformed manifest.json entry") from None
-            config, layers = self._image(self.read_bytes(config_name, "image config"), layer_names)
-            images.append(LoadedImage(config, layers, [_familiar_tag(t) for t in tags]))
+            entry = entry if isinstance(entry, dict) else {}
+            config_name, layer_names, tags = entry.get("Config"), entry.get("Layers"), entry.get("RepoTags") or []
+            if not (isinstance(config_name, str) and _strings(layer_names) and _strings(tags)):
+                raise InvalidArgument("invalid archive: malformed manifest.json entry")
+            config = self.read_bytes(config_name, "image config")
+            images.append(self._image(config, layer_names, [_familiar_tag(t) for t in tags]))
         return images
 
     def blob(self, desc: Any, what: str) -> bytes:
@@ -271,8 +264,7 @@ class _ArchiveReader:
             raise InvalidArgument("invalid archive: malformed image manifest")
         config = self.blob(config_desc, "image config")
         names = [f"blobs/sha256/{hex_of(_desc_digest(d, 'layer'))}" for d in layer_descs]
-        config, layers = self._image(config, names)
-        return LoadedImage(config, layers, [])
+        return self._image(config, names, [])
 
 
 def _json(data: bytes, what: str) -> dict:
@@ -285,14 +277,14 @@ def _json(data: bytes, what: str) -> dict:
     return doc
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
 def _desc_digest(desc: Any, what: str) -> str:
     digest = desc.get("digest") if isinstance(desc, dict) else None
-    if not isinstance(digest, str) or not digest.startswith("sha256:"):
-        raise InvalidArgument(f"invalid archive: {what} descriptor has no sha256 digest")
-    try:
-        hex_of(digest)
-    except InvalidArgument:
-        raise InvalidArgument(f"invalid archive: {what} descriptor has an invalid digest {digest!r}") from None
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise InvalidArgument(f"invalid archive: {what} descriptor has no valid sha256 digest")
     return digest
 
 
@@ -311,26 +303,20 @@ def _is_attestation(desc: dict) -> bool:
 
 def _tag_from_annotations(ann: Any) -> str | None:
     """A familiar ``name:tag`` from an index entry's annotations, if it names one."""
-    if not isinstance(ann, dict):
-        return None
-    name = ann.get(ANN_IMAGE_NAME)
-    if not isinstance(name, str) or not name:
-        name = ann.get(ANN_REF_NAME)
-        if not isinstance(name, str) or not (":" in name or "/" in name):
-            return None  # a bare tag names no repository
+    ann = ann if isinstance(ann, dict) else {}
+    name = ann.get(ANN_IMAGE_NAME) or ann.get(ANN_REF_NAME)
+    if not isinstance(name, str) or not (":" in name or "/" in name):
+        return None  # a bare tag names no repository
     try:
-        ref = reference.parse(name)
+        return _familiar_tag(name)
     except InvalidArgument:
         return None
-    return str(ref) if ref.tag and not ref.digest else None
 
 
 def _familiar_tag(tag: str) -> str:
-    try:
-        ref = reference.parse(tag)
-    except InvalidArgument:
-        ref = None
-    if ref is None or ref.digest:
+    """``docker.io/library/busybox:latest`` -> ``busybox:latest``."""
+    ref = reference.parse(tag)
+    if ref.digest:
         raise InvalidArgument(f"invalid archive: invalid repo tag {tag!r}")
     return str(ref)
 
@@ -345,7 +331,11 @@ def write_archive(out: BinaryIO, images: list[SavedImage]) -> None:
     index_entries: list[dict] = []
     manifest_json: list[dict] = []
     repositories: dict[str, dict[str, str]] = {}
+    merged: dict[bytes, SavedImage] = {}  # the same image named twice is written once
     for img in images:
+        seen = merged.setdefault(img.config, SavedImage(img.config, img.layers, []))
+        seen.repo_tags += [t for t in img.repo_tags if t not in seen.repo_tags]
+    for img in merged.values():
         diff_ids = _diff_ids(img.config)
         if len(diff_ids) != len(img.layers):
             raise SystemError_(f"image has {len(img.layers)} layer files but {len(diff_ids)} diff_ids")
@@ -381,52 +371,17 @@ def write_archive(out: BinaryIO, images: list[SavedImage]) -> None:
             "RepoTags": tags or None,
             "Layers": [f"blobs/sha256/{hex_of(d)}" for d in diff_ids],
         })
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        _add_dir(tar, "blobs")
-        _add_dir(tar, "blobs/sha256")
+    with TarWriter(out) as tar:
+        tar.add_dir("blobs")
+        tar.add_dir("blobs/sha256")
         for hexd in sorted(blobs):
             blob = blobs[hexd]
             if isinstance(blob, bytes):
-                _add_bytes(tar, f"blobs/sha256/{hexd}", blob)
-            else:
-                _add_layer(tar, f"blobs/sha256/{hexd}", *blob)
-        _add_bytes(tar, "index.json", _dumps({
-            "schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": index_entries}))
-        _add_bytes(tar, "manifest.json", _dumps(manifest_json))
-        _add_bytes(tar, "oci-layout", _dumps({"imageLayoutVersion": "1.0.0"}))
+                tar.add_bytes(f"blobs/sha256/{hexd}", blob)
+            elif tar.add_file(f"blobs/sha256/{hexd}", blob[0]) != blob[1]:
+                raise SystemError_(f"layer {blob[0]} does not match its diff_id {blob[1]}")
+        tar.add_bytes("index.json", _dumps({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": index_entries}))
+        tar.add_bytes("manifest.json", _dumps(manifest_json))
+        tar.add_bytes("oci-layout", _dumps({"imageLayoutVersion": "1.0.0"}))
         if repositories:
-            _add_bytes(tar, "repositories", _dumps(repositories))
-
-
-def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type, ti.mode, ti.size, ti.mtime = kind, mode, size, 0
-    ti.uid = ti.gid = 0
-    ti.uname = ti.gname = ""
-    return ti
-
-
-def _add_dir(tar: tarfile.TarFile, name: str) -> None:
-    tar.addfile(_info(name, tarfile.DIRTYPE, 0o755))
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    tar.addfile(_info(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
-
-
-class _Hashing:
-    def __init__(self, f: BinaryIO) -> None:
-        self._f, self.h = f, hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n)
-        self.h.update(data)
-        return data
-
-
-def _add_layer(tar: tarfile.TarFile, name: str, path: str, diff_id: str) -> None:
-    with open(path, "rb") as f:
-        src = _Hashing(f)
-        tar.addfile(_info(name, tarfile.REGTYPE, 0o644, os.fstat(f.fileno()).st_size), src)  # type: ignore[arg-type]
-    if "sha256:" + src.h.hexdigest() != diff_id:
-        raise SystemError_(f"layer {path} does not match its diff_id {diff_id}")
+            tar.add_bytes("repositories", _dumps(repositories))

@@ -229,9 +229,12 @@ class Lifecycle:
             await hook(cid)
 
     async def reattach(self, c: Container) -> None:
-        """After a daemon restart: follow a container whose shim may still run."""
-        watch = await shimlib.connect(self.paths(c.id), b"w")
-        self._follow(c.id, watch)
+        """After a daemon restart: follow a container whose shim still runs, or record its exit now."""
+        watch = None if self.paths(c.id).read_exit() is not None else await shimlib.connect(self.paths(c.id), b"w")
+        if watch is None:
+            await self._handle_exit(c.id)
+        else:
+            self._follow(c.id, watch)
 
     # -- stop / kill / restart -----------------------------------------------------
     async def kill(self, ref: str, sig: str | None) -> None:

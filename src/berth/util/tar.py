@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import errno
+import hashlib
+import io
 import os
 import stat
 import tarfile
@@ -201,3 +203,46 @@ def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return os.lstat(name, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
+
+
+class TarWriter:
+    """Streams a deterministic tar to a sink with ``write()``: mtime 0, root-owned, 0644/0755."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
+
+    def __enter__(self) -> "TarWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tar.__exit__(*exc)  # writes the end-of-archive marker only on success
+
+    @staticmethod
+    def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode, ti.size, ti.mtime, ti.uid, ti.gid = kind, mode, size, 0, 0, 0
+        ti.uname = ti.gname = ""
+        return ti
+
+    def add_dir(self, name: str) -> None:
+        self._tar.addfile(self._info(name, tarfile.DIRTYPE, 0o755))
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._tar.addfile(self._info(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+
+    def add_file(self, name: str, path: str) -> str:
+        """Stream the file at ``path``; return the sha256 digest of what was written."""
+        with open(path, "rb") as f:
+            src = _Hashing(f)
+            self._tar.addfile(self._info(name, tarfile.REGTYPE, 0o644, os.fstat(f.fileno()).st_size), src)  # type: ignore[arg-type]
+        return "sha256:" + src.h.hexdigest()
+
+
+class _Hashing:
+    def __init__(self, f: BinaryIO) -> None:
+        self._f, self.h = f, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.h.update(data)
+        return data

@@ -1,0 +1,169 @@
+"""A real berthd on a temporary socket and data root, for integration and compatibility tests."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from busybox_rootfs import make_rootfs_tar  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def can_run_containers() -> str | None:
+    """None when this machine can run the real thing, else the reason to skip."""
+    if os.geteuid() != 0:
+        return "needs root (runc, overlayfs, namespaces)"
+    for tool in ("runc", "busybox"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    if not (BIN / "berth-shim").exists():
+        return "berth-shim is not built (scripts/install.sh builds it)"
+    return None
+
+
+def wait_for(cond, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class _Unix(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Daemon:
+    """Starts, kills and restarts one berthd; ``api`` and ``cli`` talk to it."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
+        self.socket = os.path.join(self.dir, "s.sock")
+        self.host = "unix://" + self.socket
+        self.data_root = os.path.join(self.dir, "data")
+        self.exec_root = os.path.join(self.dir, "exec")
+        self.log = os.path.join(self.dir, "berthd.log")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Daemon":
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "berthd"), "-H", self.host, "--data-root", self.data_root, "--exec-root", self.exec_root,
+             "--config-file", os.path.join(self.dir, "daemon.json")],
+            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        wait_for(self._pings, 20, what="berthd to answer /_ping")
+        return self
+
+    def _pings(self) -> bool:
+        if self.proc and self.proc.poll() is not None:
+            raise AssertionError(f"berthd exited with {self.proc.returncode}: {self.tail_log()}")
+        try:
+            return self.api("GET", "/_ping")[0] == 200
+        except OSError:
+            return False
+
+    def tail_log(self, n: int = 3000) -> str:
+        with open(self.log, "rb") as f:
+            return f.read()[-n:].decode(errors="replace")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def api(self, method: str, path: str, body=None, headers: dict | None = None, raw: bool = False,
+            timeout: float = 30):
+        """(status, parsed JSON or bytes) for one request."""
+        conn = _Unix(self.socket, timeout)
+        hdrs = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        if raw:
+            return resp.status, data
+        try:
+            return resp.status, json.loads(data) if data else None
+        except ValueError:
+            return resp.status, data
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60, check: bool = True,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(BIN / "berth"), "-H", self.host, *args], input=input, capture_output=True,
+                              timeout=timeout, env={**os.environ, **(env or {})})
+        if check and proc.returncode != 0:
+            raise AssertionError(f"berth {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode()}")
+        return proc
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60, check: bool = True):
+        proc = subprocess.run(["/usr/local/bin/docker", "-H", self.host, *args], input=input, capture_output=True,
+                              timeout=timeout, env={**os.environ, "DOCKER_CONFIG": os.path.join(self.dir, "docker-config")})
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode()}")
+        return proc
+
+    def import_busybox(self, name: str = "busybox:latest") -> str:
+        tar = os.path.join(self.dir, "busybox.tar")
+        if not os.path.exists(tar):
+            make_rootfs_tar(tar)
+        repo, tag = name.rsplit(":", 1)
+        with open(tar, "rb") as f:
+            status, body = self.api("POST", f"/images/create?fromSrc=-&repo={repo}&tag={tag}&changes=CMD%20%5B%22sh%22%5D",
+                                    f.read(), {"Content-Type": "application/x-tar"}, raw=True)
+        assert status == 200, body
+        return json.loads(body.splitlines()[0])["status"]
+
+    def remove_all_containers(self) -> None:
+        status, items = self.api("GET", "/containers/json?all=1")
+        for c in items or []:
+            self.api("DELETE", f"/containers/{c['Id']}?force=1")
+
+    def cleanup(self) -> None:
+        """Stop berthd, and remove every container, mount and file it made."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.remove_all_containers()
+            except OSError:
+                pass
+        self.stop()
+        runtime_root = os.path.join(self.exec_root, "runtime")
+        if os.path.isdir(runtime_root):
+            for cid in os.listdir(runtime_root):
+                subprocess.run(["runc", "--root", runtime_root, "delete", "--force", cid], capture_output=True)
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f if self.dir in line]
+        for p in sorted(points, key=len, reverse=True):
+            subprocess.run(["umount", "-l", p], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
