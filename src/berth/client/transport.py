@@ -1,17 +1,17 @@
-"""HTTP to berthd over a Unix socket or loopback TCP, with the stdlib's http.client (fast to import)."""
+"""Requests to berthd over a Unix socket or loopback TCP; errors become berth's error taxonomy."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-from dataclasses import dataclass
-from urllib.parse import quote, urlencode, urlparse
+from urllib.parse import quote, urlencode
 
+from berth.client.wire import Body, Connection, ProtocolError
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotImplementedYet
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
 API_PREFIX = "/v1.45"
+_ERRORS = {400: InvalidArgument, 404: NotFound, 409: Conflict, 501: NotImplementedYet}
 
 
 class DaemonUnreachable(Exception):
@@ -20,39 +20,28 @@ class DaemonUnreachable(Exception):
                          "Start it as root with: berthd &  (or pick another daemon with -H or BERTH_HOST)")
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            s.settimeout(self.timeout)
-        s.connect(self.path)
-        self.sock = s
-
-
 def default_host() -> str:
     return os.environ.get("BERTH_HOST") or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-@dataclass
 class Response:
-    status: int
-    headers: dict[str, str]
-    raw: http.client.HTTPResponse
-    conn: http.client.HTTPConnection
+    def __init__(self, status: int, headers: dict[str, str], raw: Body, conn: Connection) -> None:
+        self.status, self.headers, self.raw, self.conn = status, headers, raw, conn
 
     def json(self):
         data = self.raw.read()
+        self.conn.close()
         return json.loads(data) if data else None
 
     def close(self) -> None:
         self.conn.close()
 
 
-_ERRORS = {400: InvalidArgument, 404: NotFound, 409: Conflict, 501: NotImplementedYet}
+class Pending:
+    """A request sent whose answer is read later (``Transport.finish``)."""
+
+    def __init__(self, conn: Connection, method: str) -> None:
+        self.conn, self.method = conn, method
 
 
 class Transport:
@@ -61,28 +50,29 @@ class Transport:
     def __init__(self, host: str | None = None) -> None:
         self.host = host or default_host()
 
-    def connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
-        if self.host.startswith("unix://"):
-            return _UnixConnection(self.host[len("unix://"):], timeout)
-        if self.host.startswith(("tcp://", "http://")):
-            u = urlparse(self.host)
-            return http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port or 2375, timeout=timeout)
-        raise DaemonUnreachable(self.host, "unsupported address (use unix://PATH or tcp://HOST:PORT)")
+    def _connect(self) -> Connection:
+        h = self.host
+        try:
+            if h.startswith("unix://"):
+                return Connection(socket.AF_UNIX, h[len("unix://"):])
+            if h.startswith(("tcp://", "http://")):
+                hostport = h.split("://", 1)[1].rstrip("/")
+                host, _, port = hostport.rpartition(":")
+                return Connection(socket.AF_INET, (host or "127.0.0.1", int(port or 2375)))
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as e:
+            raise DaemonUnreachable(h, e.strerror or str(e)) from None
+        raise DaemonUnreachable(h, "unsupported address (use unix://PATH or tcp://HOST:PORT)")
 
     @staticmethod
     def url(path: str, query: dict | None = None) -> str:
         q = {k: v for k, v in (query or {}).items() if v is not None}
         return API_PREFIX + path + ("?" + urlencode(q, doseq=True) if q else "")
 
-    def send(self, method: str, path: str, query: dict | None = None, body: bytes | None = None,
-             headers: dict | None = None) -> http.client.HTTPConnection:
-        """Send a request and return the connection without reading the answer."""
-        conn = self.connection()
-        try:
-            conn.request(method, self.url(path, query), body=body, headers=headers or {})
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as e:
-            raise DaemonUnreachable(self.host, e.strerror or str(e)) from None
-        return conn
+    def send(self, method: str, path: str, query: dict | None = None, body=None,
+             headers: dict | None = None) -> Pending:
+        conn = self._connect()
+        conn.send_request(method, self.url(path, query), headers or {}, body)
+        return Pending(conn, method)
 
     def request(self, method: str, path: str, query: dict | None = None, body=None,
                 headers: dict | None = None) -> Response:
@@ -90,66 +80,58 @@ class Transport:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        conn = self.send(method, path, query, body, hdrs)
-        return self.finish(conn)
+        return self.finish(self.send(method, path, query, body, hdrs))
 
-    def finish(self, conn: http.client.HTTPConnection) -> Response:
-        raw = conn.getresponse()
-        resp = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw, conn)
-        if raw.status >= 400:
-            data = raw.read()
+    def finish(self, pending: Pending) -> Response:
+        conn = pending.conn
+        try:
+            status, headers = conn.read_head()
+        except ProtocolError as e:
+            conn.close()
+            raise BerthError(f"bad answer from the daemon: {e}") from None
+        body = Body(conn, headers, status, pending.method)
+        if status >= 400:
+            data = body.read()
             conn.close()
             try:
                 message = json.loads(data)["message"]
             except (ValueError, KeyError, TypeError):
-                message = data[:500].decode(errors="replace").strip() or f"HTTP {raw.status}"
-            err = _ERRORS.get(raw.status, BerthError)(message)
-            err.status = raw.status
+                message = data[:500].decode(errors="replace").strip() or f"HTTP {status}"
+            err = _ERRORS.get(status, BerthError)(message)
+            err.status = status
             raise err
-        return resp
+        return Response(status, headers, body, conn)
 
-    def hijack(self, path: str, query: dict) -> socket.socket:
-        """POST with ``Upgrade: tcp``; return the raw socket after the 101 answer."""
-        conn = self.send("POST", path, query, None, {"Upgrade": "tcp", "Connection": "Upgrade", "Content-Length": "0"})
-        sock = conn.sock
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise BerthError("the daemon closed the connection during attach")
-            buf += chunk
-        head, rest = buf.split(b"\r\n\r\n", 1)
-        status = int(head.split(b" ", 2)[1])
-        if status >= 400:
-            raise BerthError(head.decode(errors="replace"))
-        conn.sock = None  # the socket is ours now
-        return _Prefixed(sock, rest)
+    def hijack(self, path: str, query: dict) -> "Hijacked":
+        """POST with ``Upgrade: tcp``; the raw two-way stream after the 101 answer."""
+        pending = self.send("POST", path, query, None, {"Upgrade": "tcp", "Connection": "Upgrade"})
+        resp = self.finish(pending)
+        return Hijacked(resp.conn)
 
 
-class _Prefixed:
-    """A socket whose first bytes were already read with the HTTP head."""
+class Hijacked:
+    """The connection after a hijack: bytes already buffered come first."""
 
-    def __init__(self, sock: socket.socket, pending: bytes) -> None:
-        self.sock = sock
-        self.pending = pending
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
     def recv(self, n: int) -> bytes:
-        if self.pending:
-            out, self.pending = self.pending[:n], self.pending[n:]
+        if self.conn.buf:
+            out, self.conn.buf = self.conn.buf[:n], self.conn.buf[n:]
             return out
-        return self.sock.recv(n)
+        return self.conn.sock.recv(n)
 
     def sendall(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        self.conn.sock.sendall(data)
 
     def shutdown_write(self) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
     def close(self) -> None:
-        self.sock.close()
+        self.conn.close()
 
 
 def path_quote(s: str) -> str:

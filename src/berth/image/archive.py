@@ -250,8 +250,8 @@ class _ArchiveReader:
         if media_type not in _INDEX_TYPES and "manifests" not in doc:
             return desc, doc
         candidates = [d for d in _manifests_of(doc, "image index") if not _is_attestation(d)]
-        wanted = [d for d in candidates if (d.get("platform") or {}).get("os") == "linux"
-                  and (d.get("platform") or {}).get("architecture") == _ARCH]
+        wanted = [d for d in candidates if _dict(d.get("platform")).get("os") == "linux"
+                  and _dict(d.get("platform")).get("architecture") == _ARCH]
         if wanted:
             return self._pick_manifest(wanted[0], depth + 1)
         if len(candidates) == 1:
@@ -295,16 +295,18 @@ def _manifests_of(doc: Any, what: str) -> list[dict]:
     return manifests
 
 
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _is_attestation(desc: dict) -> bool:
-    ann = desc.get("annotations") or {}
-    plat = desc.get("platform") or {}
-    return ann.get("vnd.docker.reference.type") == "attestation-manifest" or plat.get("os") == "unknown"
+    return (_dict(desc.get("annotations")).get("vnd.docker.reference.type") == "attestation-manifest"
+            or _dict(desc.get("platform")).get("os") == "unknown")
 
 
 def _tag_from_annotations(ann: Any) -> str | None:
     """A familiar ``name:tag`` from an index entry's annotations, if it names one."""
-    ann = ann if isinstance(ann, dict) else {}
-    name = ann.get(ANN_IMAGE_NAME) or ann.get(ANN_REF_NAME)
+    name = _dict(ann).get(ANN_IMAGE_NAME) or _dict(ann).get(ANN_REF_NAME)
     if not isinstance(name, str) or not (":" in name or "/" in name):
         return None  # a bare tag names no repository
     try:

@@ -123,7 +123,7 @@ class _StrictInfo(tarfile.TarInfo):
 def iter_tar(fileobj: BinaryIO) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
     """Yield ``(tar, member)`` from a sequential tar stream, strictly.
 
-    A member's data must be read (via ``tar.extractfile``) before the next
+    A member's data can be read (``read_member``) only until the next
     iteration. Corrupt headers, truncated data and a missing end-of-archive
     marker raise ``InvalidArgument`` ("invalid tar: ...").
     """

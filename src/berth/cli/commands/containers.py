@@ -300,12 +300,7 @@ def logs(api: Transport, name: str, argv: list[str]) -> int:
     except ValueError as e:
         raise Usage(str(e)) from None
     resp = api.request("GET", f"/containers/{info['Id']}/logs", q)
-
-    class _R:
-        def recv(self, n: int) -> bytes:
-            return resp.raw.read1(n) if hasattr(resp.raw, "read1") else resp.raw.read(n)
-
-    pump_output(_R(), info["Config"]["Tty"])
+    pump_output(resp.raw, info["Config"]["Tty"])
     return 0
 
 
