@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from berth.types.units import FUNCS, HEADER_FUNCS, go_quote, go_str, go_truth, go_type, sorted_keys, to_json
+from berth.types.units import _LazyRe, FUNCS, HEADER_FUNCS, go_quote, go_str, go_truth, go_type, sorted_keys, to_json
 
 __all__ = [
     "TemplateError", "Template", "render_template", "format_rows", "format_inspect",
@@ -33,7 +33,7 @@ class _Loop(Exception):
 # ---------------------------------------------------------------- lexer
 
 _WS = " \t\r\n"
-_TOKEN_RE = re.compile(r"""
+_TOKEN_RE = _LazyRe(r"""
  (?P<str>"(?:[^"\\]|\\.)*")
 |(?P<raw>`[^`]*`)
 |(?P<num>[+-]?(?:0[xXoObB][0-9a-fA-F_]+|(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))
@@ -46,7 +46,7 @@ _TOKEN_RE = re.compile(r"""
 """, re.X | re.S)
 _KEYWORDS = {"if", "else", "end", "range", "with", "break", "continue", "define", "template",
              "block"}
-_ESC_RE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)
+_ESC_RE = _LazyRe(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)
 _SIMPLE_ESC = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
                "\\": "\\", "'": "'", '"': '"'}
 
@@ -503,7 +503,7 @@ COMMON_HEADERS = {
     "State": "STATE", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
     "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS", "Container": "CONTAINER",
 }
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL = _LazyRe(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def _default_header(field: str) -> str:

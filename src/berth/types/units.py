@@ -12,10 +12,22 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
+
+class _LazyRe:
+    """A regular expression compiled on first use (keeps the CLI's start fast)."""
+
+    def __init__(self, *args) -> None:
+        self._args, self._re = args, None
+
+    def __getattr__(self, name: str):
+        if self._re is None:
+            self._re = re.compile(*self._args)
+        return getattr(self._re, name)
+
 __all__ = [
     "human_size", "bytes_size", "human_duration", "parse_size", "parse_go_duration",
     "parse_rfc3339", "parse_timestamp", "format_created", "format_created_at", "status_text",
-    "go_str", "go_sprintf", "go_quote", "go_type", "go_truth", "to_json", "FUNCS", "HEADER_FUNCS",
+    "_LazyRe", "go_str", "go_sprintf", "go_quote", "go_type", "go_truth", "to_json", "FUNCS", "HEADER_FUNCS",
 ]
 
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
@@ -69,7 +81,7 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?) ?(?:([kmgtp])(i)?)?(b)?$", re.IGNORECASE)
+_SIZE_RE = _LazyRe(r"^(\d+(?:\.\d+)?) ?(?:([kmgtp])(i)?)?(b)?$", re.IGNORECASE)
 _SIZE_MULT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -82,7 +94,7 @@ def parse_size(s: str) -> int:
     return int(float(m.group(1)) * _SIZE_MULT[unit])
 
 
-_DUR_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DUR_PART = _LazyRe(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _DUR_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
              "h": 3600.0}
 
@@ -104,7 +116,7 @@ def parse_go_duration(s: str) -> float:
     return -total if s.startswith("-") else total
 
 
-_TIME_RE = re.compile(
+_TIME_RE = _LazyRe(
     r"^(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(\.\d+)?)?)?)?"
     r"([Zz]|[+-]\d{2}:?\d{2})?$"
@@ -290,7 +302,7 @@ def go_quote(s: str) -> str:
 
 # ---------------------------------------------------------------- printf
 
-_VERB_RE = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d*))?([a-zA-Z%])")
+_VERB_RE = _LazyRe(r"%([-+# 0]*)(\d+)?(?:\.(\d*))?([a-zA-Z%])")
 
 
 def _is_num(v) -> bool:

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from berth.cli import output
+
 from berth.cli.common import Usage, parser
 from berth.client.transport import Transport, path_quote
 from berth.errors import NotFound
@@ -272,6 +272,7 @@ def ps(api: Transport, name: str, argv: list[str]) -> int:
             "Mounts": "", "Networks": ",".join((c.get("NetworkSettings") or {}).get("Networks") or {}),
         })
     table = PS_TABLE + ("\t{{.Size}}" if a.size else "")
+    from berth.cli import output
     text = output.format_rows(rows, a.format, table, PS_HEADERS)
     if text:
         print(text)
