@@ -12,8 +12,13 @@ from berth.services.system import API_VERSION, MIN_API_VERSION
 log = logging.getLogger("berthd.api")
 
 
+def json_response(obj, status: int = 200) -> web.Response:
+    """JSON with exactly ``Content-Type: application/json``: Docker's clients compare the whole header."""
+    return web.Response(body=json.dumps(obj).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    return json_response({"message": message}, status=status)
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

@@ -121,8 +121,6 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
             if m["destination"] in ("/sys", "/sys/fs/cgroup"):
                 m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
     if netns == "host":
-        mounts = [m for m in mounts if m["destination"] != "/dev/mqueue"] + [
-            {"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue", "options": ["rbind", "nosuid", "noexec", "nodev"]}]
         for m in mounts:
             if m["destination"] == "/sys":
                 m.update(type="bind", source="/sys", options=["rbind", "ro", "nosuid", "noexec", "nodev"])
@@ -139,7 +137,7 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": rootfs, "readonly": c.spec.readonly_rootfs},
-        "hostname": c.spec.hostname if netns != "host" else c.spec.hostname,
+        "hostname": c.spec.hostname,
         "mounts": mounts,
         "linux": linux,
     }

@@ -195,7 +195,7 @@ def merge_image_config(spec: ContainerSpec, img: ImageRecord, cid: str) -> Conta
         "env": env, "entrypoint": entrypoint or None, "cmd": cmd, "labels": labels,
         "working_dir": spec.working_dir or ic.working_dir,
         "user": spec.user or ic.user,
-        "hostname": spec.hostname or cid[:12],
+        "hostname": spec.hostname or (socket.gethostname() if spec.network_mode == "host" else cid[:12]),
         "stop_signal": spec.stop_signal or ic.stop_signal,
         "exposed_ports": {**ic.exposed_ports, **spec.exposed_ports},
         "volumes": {**ic.volumes, **spec.volumes},

@@ -184,6 +184,8 @@ class Lifecycle:
         for session, _ in self._pending.pop(c.id, []):
             session.ready.set()
         await self.notifier.changed()
+        if c.spec.auto_remove:
+            await self.containers.remove(self.containers.refresh(c))
 
     # -- following a running container ----------------------------------------------
     def _follow(self, cid: str, watch) -> None:
@@ -305,7 +307,8 @@ class Lifecycle:
 
         await self.notifier.wait_for(done)
         st = last["c"].state
-        return st.exit_code, st.error
+        ran = bool(st.started_at) and not st.started_at.startswith("0001-")
+        return st.exit_code, st.error if ran else ""
 
     # -- attach ------------------------------------------------------------------
     async def attach(self, ref: str, stdin: bool) -> AttachSession:

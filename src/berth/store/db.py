@@ -58,8 +58,8 @@ _MIGRATIONS = [
             ('created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead')),
         pid INTEGER NOT NULL DEFAULT 0,
         exit_code INTEGER NOT NULL DEFAULT 0,
-        started_at TEXT NOT NULL DEFAULT '',
-        finished_at TEXT NOT NULL DEFAULT '',
+        started_at TEXT NOT NULL DEFAULT '0001-01-01T00:00:00Z',
+        finished_at TEXT NOT NULL DEFAULT '0001-01-01T00:00:00Z',
         error TEXT NOT NULL DEFAULT '',
         restart_count INTEGER NOT NULL DEFAULT 0,
         oom_killed INTEGER NOT NULL DEFAULT 0

@@ -7,7 +7,7 @@ import contextlib
 from aiohttp import web
 
 from berth.api.hijack import hijack
-from berth.api.middleware import json_body, qbool, qint
+from berth.api.middleware import json_body, json_response, qbool, qint
 from berth.api.routes import add
 from berth.api.serialize import containers as ser
 from berth.errors import InvalidArgument
@@ -39,19 +39,19 @@ def routes(app: web.Application) -> list:
     async def create(request: web.Request) -> web.Response:
         spec = ser.spec_from_create(await json_body(request))
         c, warnings = await containers.create(spec, request.query.get("name"))
-        return web.json_response({"Id": c.id, "Warnings": warnings}, status=201)
+        return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
     async def list_containers(request: web.Request) -> web.Response:
         f = flt.parse(request.query.get("filters"), LIST_FILTERS)
         size = qbool(request, "size")
         found = containers.list(qbool(request, "all"), qint(request, "limit", -1) or -1, f)
-        return web.json_response([ser.list_item(c, image_name(c), containers.size(c) if size else None)
+        return json_response([ser.list_item(c, image_name(c), containers.size(c) if size else None)
                                   for c in found])
 
     async def inspect(request: web.Request) -> web.Response:
         c = containers.get(request.match_info["id"])
         size = containers.size(c) if qbool(request, "size") else None
-        return web.json_response(ser.inspect(c, paths(c), size))
+        return json_response(ser.inspect(c, paths(c), size))
 
     async def start(request: web.Request) -> web.Response:
         await lifecycle.start(request.match_info["id"])
@@ -99,7 +99,7 @@ def routes(app: web.Application) -> list:
             reclaimed += containers.size(c)[0]
             await containers.remove(c)
             deleted.append(c.id)
-        return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+        return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     async def logs(request: web.Request) -> web.StreamResponse:
         c = containers.get(request.match_info["id"])

@@ -7,7 +7,7 @@ import tempfile
 
 from aiohttp import web
 
-from berth.api.middleware import qbool
+from berth.api.middleware import json_response, qbool
 from berth.api.routes import add
 from berth.api.serialize import images as ser
 from berth.api.streams import json_stream, send_file, spool_body, write_json_line
@@ -26,13 +26,13 @@ def routes(app: web.Application) -> list:
 
     async def list_images(request: web.Request) -> web.Response:
         f = flt.parse(request.query.get("filters"), LIST_FILTERS)
-        return web.json_response([ser.list_item(i, familiar) for i in images.list(f, qbool(request, "all"))])
+        return json_response([ser.list_item(i, familiar) for i in images.list(f, qbool(request, "all"))])
 
     async def inspect(request: web.Request) -> web.Response:
-        return web.json_response(ser.inspect(images.resolve(request.match_info["name"]), familiar))
+        return json_response(ser.inspect(images.resolve(request.match_info["name"]), familiar))
 
     async def history(request: web.Request) -> web.Response:
-        return web.json_response(ser.history(images.resolve(request.match_info["name"]), familiar))
+        return json_response(ser.history(images.resolve(request.match_info["name"]), familiar))
 
     async def tag(request: web.Request) -> web.Response:
         repo = request.query.get("repo")
@@ -44,7 +44,7 @@ def routes(app: web.Application) -> list:
     async def delete(request: web.Request) -> web.Response:
         res = await images.delete(request.match_info["name"], qbool(request, "force"), not qbool(request, "noprune"),
                                   containers.users_of_images())
-        return web.json_response([{"Untagged": t} for t in res.untagged] + [{"Deleted": d} for d in res.deleted])
+        return json_response([{"Untagged": t} for t in res.untagged] + [{"Deleted": d} for d in res.deleted])
 
     async def create(request: web.Request) -> web.StreamResponse:
         if request.query.get("fromSrc") != "-":
@@ -94,7 +94,7 @@ def routes(app: web.Application) -> list:
         f = flt.parse(request.query.get("filters"), {"dangling", "label", "until"})
         in_use = set(containers.users_of_images())
         deleted, reclaimed = await images.prune(f, in_use)
-        return web.json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+        return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     add(r, "GET", "/images/json", list_images)
     add(r, "POST", "/images/create", create)

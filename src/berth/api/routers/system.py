@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from berth.api.middleware import json_response
+
 from berth.api.routes import add
 from berth.errors import Unavailable
 from berth.services.system import API_VERSION
@@ -23,7 +25,7 @@ def routes(app: web.Application) -> list:
 
     async def version(request: web.Request) -> web.Response:
         v = system.version()
-        return web.json_response({
+        return json_response({
             "Platform": {"Name": "Berth Engine"},
             "Components": [{"Name": "Engine", "Version": v["version"],
                             "Details": {"ApiVersion": v["api"], "MinAPIVersion": v["min_api"], "Os": "linux",
@@ -34,7 +36,7 @@ def routes(app: web.Application) -> list:
 
     async def info(request: web.Request) -> web.Response:
         n, h = system.counts(), system.host()
-        return web.json_response({
+        return json_response({
             "ID": "berth", "Containers": n["containers"], "ContainersRunning": n["running"],
             "ContainersPaused": n["paused"], "ContainersStopped": n["stopped"], "Images": n["images"],
             "Driver": "overlay", "DriverStatus": [["Backing Filesystem", "overlayfs"]], "Plugins": {
@@ -70,7 +72,7 @@ def routes(app: web.Application) -> list:
         imgs = [iser.list_item(i, familiar) for i in images.list({})]
         layers = sum(images.index.db.one("SELECT coalesce(sum(size), 0) FROM snapshots"))
         cs = [cser.list_item(c, c.spec.image, containers.size(c)) for c in containers.list(True, -1, {})]
-        return web.json_response({"LayersSize": layers, "Images": imgs, "Containers": cs, "Volumes": [],
+        return json_response({"LayersSize": layers, "Images": imgs, "Containers": cs, "Volumes": [],
                                   "BuildCache": []})
 
     add(r, "POST", "/swarm/leave", swarm_leave)

@@ -7,9 +7,9 @@ import sys
 import time
 
 
-from berth.cli.common import Usage, parser
+from berth.cli.common import Exit, Usage, parser
 from berth.client.transport import Transport, path_quote
-from berth.errors import NotFound
+from berth.errors import BerthError, NotFound
 
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
@@ -127,9 +127,10 @@ def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, conditio
     waiter = api.send("POST", f"/containers/{cid}/wait", {"condition": condition})
     try:
         api.request("POST", f"/containers/{cid}/start").close()
-    except Exception:
+    except BerthError as e:
         sock.close()
-        raise
+        print(f"Error response from daemon: {e.message}", file=sys.stderr)
+        raise Exit(start_failure_code(e.message)) from None
     if stdin:
         pump_stdin(sock)
     pump_output(sock, tty)
@@ -138,6 +139,15 @@ def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, conditio
     if result.get("Error") and result["Error"].get("Message"):
         print(f"Error: {result['Error']['Message']}", file=sys.stderr)
     return int(result.get("StatusCode", 0))
+
+
+def start_failure_code(message: str) -> int:
+    """The docker CLI's exit code for a container that could not start."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return 125
 
 
 def start(api: Transport, name: str, argv: list[str]) -> int:

@@ -1,0 +1,28 @@
+"""Objects that later issues bring (networks, volumes, plugins): lookups answer 404 as Docker does for a name it lacks.
+
+``docker inspect NAME`` probes each object type in turn and needs a 404 to move on.
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from berth.api.routes import add
+from berth.errors import NotFound
+
+
+def routes(app: web.Application) -> list:
+    r: list = []
+
+    async def network(request: web.Request) -> web.Response:
+        raise NotFound(f"network {request.match_info['name']} not found")
+
+    async def volume(request: web.Request) -> web.Response:
+        raise NotFound(f"get {request.match_info['name']}: no such volume")
+
+    async def plugin(request: web.Request) -> web.Response:
+        raise NotFound(f"plugin {request.match_info['name']} not found")
+
+    add(r, "GET", "/plugins/{name}/json", plugin)
+    add(r, "GET", "/networks/{name}", network)
+    add(r, "GET", "/volumes/{name}", volume)
+    return r
