@@ -1,11 +1,10 @@
 """berth info, version, system df."""
 from __future__ import annotations
 
-import platform
+import os
 import sys
 
 from berth import __version__
-from berth.cli import output
 from berth.cli.common import parser
 from berth.client.transport import DaemonUnreachable, Transport
 
@@ -14,8 +13,9 @@ def version(api: Transport, name: str, argv: list[str]) -> int:
     p = parser(name, "[OPTIONS]")
     p.add_argument("-f", "--format")
     a = p.parse_args(argv)
-    client = {"Version": __version__, "ApiVersion": "1.45", "Os": "linux", "Arch": platform.machine(),
-              "GoVersion": f"python{platform.python_version()}"}
+    pyver = "%d.%d.%d" % sys.version_info[:3]
+    client = {"Version": __version__, "ApiVersion": "1.45", "Os": "linux", "Arch": os.uname().machine,
+              "GoVersion": f"python{pyver}"}
     try:
         server = api.request("GET", "/version").json()
     except DaemonUnreachable as e:
@@ -23,10 +23,11 @@ def version(api: Transport, name: str, argv: list[str]) -> int:
     else:
         err = None
     if a.format:
+        from berth.cli import output
         print(output.render_template(a.format.replace("\\n", "\n"), {"Client": client, "Server": server}))
     else:
         print(f"Client:\n Version:           {client['Version']}\n API version:       {client['ApiVersion']}\n"
-              f" Python version:    {platform.python_version()}\n OS/Arch:           linux/{client['Arch']}")
+              f" Python version:    {pyver}\n OS/Arch:           linux/{client['Arch']}")
         if server:
             print(f"\nServer: {server.get('Platform', {}).get('Name', '')}\n Engine:\n"
                   f"  Version:          {server['Version']}\n"
@@ -44,6 +45,7 @@ def info(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("-f", "--format")
     a = p.parse_args(argv)
     i = api.request("GET", "/info").json()
+    from berth.cli import output
     if a.format:
         print(output.render_template(a.format, i))
         return 0
@@ -65,6 +67,7 @@ def df(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--format")
     a = p.parse_args(argv)
+    from berth.cli import output
     d = api.request("GET", "/system/df").json()
     imgs, cs = d.get("Images") or [], d.get("Containers") or []
     active_imgs = sum(1 for i in imgs if i.get("Containers", 0) > 0)
