@@ -21,8 +21,10 @@
  *   'a'  attach: receives output frames; further bytes it sends are ignored
  *   'A'  attach with stdin: receives frames; further bytes go to the
  *        container's stdin; its EOF closes the container's stdin
- *   'w'  watch: receives nothing; the connection closes after the exit file
- *        has been written
+ *   'w'  watch: receives nothing more; the connection closes after the exit
+ *        file has been written
+ * The shim answers the mode byte with one byte, '+', once the client is
+ * registered: every byte of output after that reaches it.
  * A frame is: 1 byte stream (1 stdout, 2 stderr), 4 byte big-endian payload
  * length, payload.
  *
@@ -718,6 +720,10 @@ static void client_read(struct client *c)
             return;
         }
         c->mode = buf[0];
+        /* Acknowledge: from here on the client receives every byte of output,
+         * so berthd may start the container once it has read this. */
+        if (send(c->fd, "+", 1, MSG_NOSIGNAL) != 1)
+            client_drop(c);
         return;
     }
     if (c->mode == 'A')

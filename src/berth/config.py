@@ -34,23 +34,73 @@ class DaemonConfig:
                     raw = json.load(f)
             except ValueError as e:
                 raise InvalidArgument(f"unable to parse {path}: {e}") from None
-            for key, value in raw.items():
+            if not isinstance(raw, (dict, type(None))):
+                raise InvalidArgument(f"unable to configure the daemon with file {path}: "
+                                      f"the top level must be a JSON object, not {type(raw).__name__}")
+            for key, value in (raw or {}).items():
                 if key not in cls._KEYS:
                     raise InvalidArgument(f"{path}: unknown configuration key {key!r}")
+                if value is None:  # JSON null leaves the default, as in dockerd
+                    continue
+                _check_type(path, key, value)
                 if key == "runtimes":
-                    value = {k: (v["path"] if isinstance(v, dict) else v) for k, v in value.items()}
+                    value = {name: _runtime_path(name, rt) for name, rt in value.items()}
                 setattr(cfg, cls._KEYS[key], value)
         for key, value in overrides.items():
             if value not in (None, [], {}):
                 setattr(cfg, key, value)
+        cfg._validate()
         return cfg
 
+    def _validate(self) -> None:
+        if "runc" in self.runtimes:
+            raise InvalidArgument("runtime name 'runc' is reserved")
+        for name, binary in self.runtimes.items():
+            if not binary:
+                raise InvalidArgument(f"runtime {name}: either a runtimeType or a path must be configured")
+        if self.runtime != "runc" and self.runtime not in self.runtimes and "/" not in self.runtime:
+            raise InvalidArgument(f"specified default runtime '{self.runtime}' does not exist")
+
     def runtime_path(self, name: str) -> str:
+        """The binary of runtime ``name``; a name holding "/" is a path already (daemon --runtime)."""
         table = {"runc": "runc", **self.runtimes}
-        if name not in table:
-            raise InvalidArgument(f"unknown or invalid runtime name: {name}")
-        return table[name]
+        if name in table:
+            return table[name]
+        if "/" in name:
+            return name
+        raise InvalidArgument(f"unknown or invalid runtime name: {name}")
 
     @property
     def socket_paths(self) -> list[str]:
         return [h[len("unix://"):] for h in self.hosts if h.startswith("unix://")]
+
+
+def _is_strs(v: object) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+_TYPES = {  # daemon.json key -> (check, what dockerd's Go type expects)
+    "hosts": (_is_strs, "a list of strings"),
+    "log-opts": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+                 "an object of strings"),
+    "runtimes": (lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
+                 "an object of runtime objects"),
+}
+
+
+def _check_type(path: str, key: str, value: object) -> None:
+    check, what = _TYPES.get(key, (lambda v: isinstance(v, str), "a string"))
+    if not check(value):
+        raise InvalidArgument(f"unable to configure the daemon with file {path}: {key} must be {what}")
+
+
+def _runtime_path(name: str, rt: dict) -> str:
+    """The ``path`` of one ``runtimes`` entry (berth runs OCI runtime binaries, not containerd shims)."""
+    binary, args = rt.get("path"), rt.get("runtimeArgs")
+    if not isinstance(binary, (str, type(None))) or not (args is None or _is_strs(args)):
+        raise InvalidArgument(f"runtime {name}: path must be a string and runtimeArgs a list of strings")
+    if rt.get("runtimeType"):
+        raise InvalidArgument(f"runtime {name}: runtimeType is not supported, configure a path")
+    if not binary:
+        raise InvalidArgument(f"runtime {name}: either a runtimeType or a path must be configured")
+    return binary

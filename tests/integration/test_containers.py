@@ -165,7 +165,7 @@ def trigger(daemon, cid: str, path: str = "tmp/go") -> None:
 WAIT_FOR_GO = "while [ ! -e /tmp/go ]; do sleep 0.02; done"
 
 
-# -- lifecycle and inspect -----------------------------------------------------------------------------------------------
+# -- lifecycle and inspect -----------------------------------------------------------------------------------------
 
 
 def test_create_start_wait_inspect(daemon, made):
@@ -250,7 +250,7 @@ def test_start_of_exited_container_runs_it_again(daemon, made):
     assert joined(logs(daemon, cid), 1) == b"again\nagain\n"
 
 
-# -- logs ---------------------------------------------------------------------------------------------------------------------
+# -- logs ----------------------------------------------------------------------------------------------------------
 
 
 def test_logs_are_multiplexed_frames(daemon, made):
@@ -368,7 +368,7 @@ def test_log_rotation_keeps_at_most_max_file(daemon, made):
     assert got[0] > 100, "the oldest lines were rotated away"
 
 
-# -- list ------------------------------------------------------------------------------------------------------------------
+# -- list ----------------------------------------------------------------------------------------------------------
 
 
 def test_list_filters(daemon, made):
@@ -448,7 +448,7 @@ def test_list_all_and_limit(daemon, made):
     assert list_ids(daemon, f, all=1, limit=-1) == list(reversed(made_ids))
 
 
-# -- wait, auto-remove, prune ------------------------------------------------------------------------------------------------
+# -- wait, auto-remove, prune --------------------------------------------------------------------------------------
 
 
 def test_wait_not_running(daemon, made):
@@ -527,7 +527,7 @@ def test_container_prune_removes_stopped_only(daemon, made):
     assert daemon.api("GET", f"/containers/{other}/json")[0] == 200
 
 
-# -- the berth CLI ------------------------------------------------------------------------------------------------------------
+# -- the berth CLI -------------------------------------------------------------------------------------------------
 
 
 def test_cli_run_rm_prints_output(daemon):
@@ -588,7 +588,8 @@ def test_cli_logs_tail_and_inspect_format(daemon, made):
     proc = daemon.cli("logs", u)
     assert proc.stdout == b"a\nb\nc\n" and proc.stderr == b"e\n"
     assert daemon.cli("inspect", "-f", "{{.State.ExitCode}}", u).stdout == b"3\n"
-    assert daemon.cli("inspect", "--format", "{{.Name}} {{.State.Status}}", cid[:12]).stdout == f"/{u} exited\n".encode()
+    proc = daemon.cli("inspect", "--format", "{{.Name}} {{.State.Status}}", cid[:12])
+    assert proc.stdout == f"/{u} exited\n".encode()
     proc = daemon.cli("inspect", uniq("nope"), check=False)
     assert proc.returncode != 0 and b"No such" in proc.stderr
 
@@ -634,7 +635,7 @@ def test_cli_against_dead_socket(daemon, kind, args):
     assert proc.stdout == b""
 
 
-# -- layer sharing -------------------------------------------------------------------------------------------------------------
+# -- layer sharing -------------------------------------------------------------------------------------------------
 
 
 def _tree_size(path: str) -> int:
@@ -677,3 +678,57 @@ def test_containers_share_image_layers(daemon, made):
         assert own < 256 * 1024, (cid, own)
     assert len(uppers) == 10
     assert sorted(os.listdir(snapshots)) == before
+
+
+# -- attach --------------------------------------------------------------------------------------------------------
+
+
+def attach_raw(daemon, cid: str) -> tuple[socket.socket, bytes]:
+    """Docker's hijacked attach: (socket after the 101 answer, bytes already read past the head)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(daemon.socket)
+    s.sendall(f"POST /v1.45/containers/{cid}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\n"
+              "Upgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, buf
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    assert head.split(b" ", 2)[1] == b"101", head
+    return s, rest
+
+
+def test_attach_before_start_gets_all_output(daemon, made):
+    cid = made.create(Cmd=["sh", "-c", "echo out; echo err >&2"], AttachStdout=True, AttachStderr=True)
+    s, data = attach_raw(daemon, cid)
+    made.start(cid)
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    frames = demux(data)
+    assert joined(frames, 1) == b"out\n" and joined(frames, 2) == b"err\n"
+
+
+def test_attach_before_start_under_concurrency(daemon, made):
+    """What ``docker run`` does (attach, then start) must never lose the container's first output."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [made.create(Cmd=["echo", f"hello-{i}"], AttachStdout=True, AttachStderr=True) for i in range(32)]
+
+    def one(i: int) -> bytes:
+        s, data = attach_raw(daemon, ids[i])
+        made.start(ids[i])
+        while chunk := s.recv(65536):
+            data += chunk
+        s.close()
+        return joined(demux(data), 1)
+
+    with ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(one, range(len(ids))))
+    lost = [(ids[i][:12], out) for i, out in enumerate(got) if out != f"hello-{i}\n".encode()]
+    assert not lost, f"{len(lost)} of {len(ids)} attached runs lost their output: {lost}"
+    # the output did reach the log each time
+    for i, cid in enumerate(ids):
+        assert joined(logs(daemon, cid), 1) == f"hello-{i}\n".encode()

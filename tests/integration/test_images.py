@@ -28,7 +28,7 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# -- tar building ------------------------------------------------------------------------------------------------------
+# -- tar building --------------------------------------------------------------------------------------------------
 
 
 def _ti(name: str, kind: bytes, mode: int, size: int = 0, link: str = "") -> tarfile.TarInfo:
@@ -94,7 +94,7 @@ def docker_archive(layers: list[bytes], tags=(), diff_ids: list[str] | None = No
     return tar_bytes(members)
 
 
-# -- daemon helpers -----------------------------------------------------------------------------------------------------
+# -- daemon helpers ------------------------------------------------------------------------------------------------
 
 
 class Made:
@@ -206,7 +206,7 @@ def tar_names(data: bytes) -> dict[str, bytes]:
     return out
 
 
-# -- import, inspect, tag, list ------------------------------------------------------------------------------------------
+# -- import, inspect, tag, list ------------------------------------------------------------------------------------
 
 
 def test_import_with_changes_shows_in_config(daemon, made):
@@ -316,7 +316,7 @@ def test_history(daemon, made):
     assert daemon.api("GET", f"/images/{uniq('nope')}/history")[0] == 404
 
 
-# -- delete --------------------------------------------------------------------------------------------------------------
+# -- delete --------------------------------------------------------------------------------------------------------
 
 
 def test_delete_untags_then_deletes(daemon, made):
@@ -387,7 +387,7 @@ def test_delete_image_used_by_container_is_409_unless_forced(daemon, made):
     assert logs.endswith(b"still runs\n"), logs
 
 
-# -- load: hostile and broken archives ------------------------------------------------------------------------------------
+# -- load: hostile and broken archives -----------------------------------------------------------------------------
 
 
 def _good_layer(u: str) -> bytes:
@@ -518,7 +518,7 @@ def test_truncated_save_archive_is_400_and_changes_nothing(daemon, made):
     assert inspect(daemon, f"{u}:1")["Id"] == image_id
 
 
-# -- save and load --------------------------------------------------------------------------------------------------------
+# -- save and load -------------------------------------------------------------------------------------------------
 
 
 def test_save_delete_load_round_trip(fresh_daemon):
@@ -599,7 +599,7 @@ def test_save_two_images_in_one_archive(daemon, made):
     assert inspect(daemon, f"{u}:a")["Id"] == a and inspect(daemon, f"{u}:b")["Id"] == b
 
 
-# -- prune and disk usage ---------------------------------------------------------------------------------------------------
+# -- prune and disk usage ------------------------------------------------------------------------------------------
 
 
 def test_image_prune_removes_dangling_keeps_used(daemon, made):

@@ -167,6 +167,8 @@ class Shim:
         s.settimeout(15)
         s.connect(self.sock)
         s.sendall(mode)
+        if mode in (b"a", b"A", b"w"):
+            assert s.recv(1) == b"+", "the shim acknowledges a registered client"
         return s
 
     def start(self) -> None:

@@ -84,17 +84,14 @@ def _wanted(e: LogEntry, q: LogQuery) -> bool:
 
 
 def read_entries(path: str, q: LogQuery) -> Iterator[LogEntry]:
-    """The entries already written, filtered, with ``tail`` applied."""
-    out: deque | list = deque(maxlen=q.tail) if q.tail >= 0 else []
+    """The entries already written: the last ``tail`` of both streams, then the stream and time filters."""
     if q.tail == 0:
         return iter(())
+    out: deque | list = deque(maxlen=q.tail) if q.tail > 0 else []
     for name in log_files(path):
         with open(name, "rb") as f:
-            for line in f:
-                e = _parse(line)
-                if e and _wanted(e, q):
-                    out.append(e)
-    return iter(out)
+            out.extend(e for e in map(_parse, f) if e)
+    return (e for e in out if _wanted(e, q))
 
 
 async def follow(path: str, q: LogQuery, running: Callable[[], bool], poll: float = 0.05) -> AsyncIterator[LogEntry]:

@@ -2,7 +2,8 @@
 
 The shim runs ``runc create``, holds the container's stdio, writes the
 json-file log and the exit file, and outlives berthd. Its socket takes one
-mode byte: ``a`` attach, ``A`` attach with stdin, ``w`` watch until exit.
+mode byte: ``a`` attach, ``A`` attach with stdin, ``w`` watch until exit;
+it answers ``+`` once the connection is registered.
 """
 from __future__ import annotations
 
@@ -82,6 +83,14 @@ async def connect(paths: ShimPaths, mode: bytes) -> tuple[asyncio.StreamReader, 
         return None
     writer.write(mode)
     await writer.drain()
+    try:
+        ack = await reader.readexactly(1)  # registered: all output from here on reaches us
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+        return None
+    if ack != b"+":
+        writer.close()
+        return None
     return reader, writer
 
 

@@ -1,6 +1,7 @@
 """Container → OCI runtime spec (config.json). Pure: no I/O but what callers pass in."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
@@ -21,7 +22,7 @@ ALL_CAPS = [
     "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]
 MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
@@ -43,33 +44,45 @@ class ProcessUser:
     additional_gids: tuple[int, ...] = ()
 
 
-def capabilities(c: Container, facts: HostFacts) -> list[str]:
-    """Docker's rule: the default set, or every capability the host holds when privileged."""
-    def norm(name: str) -> str:
+def validate_capabilities(names: list[str]) -> list[str]:
+    """moby's NormalizeLegacyCapabilities: upper-case, ``CAP_`` prefixed; "ALL" kept; unknown → InvalidArgument."""
+    out = []
+    for name in names:
         name = name.upper()
-        return name if name.startswith("CAP_") else "CAP_" + name
+        if name != "ALL" and not name.startswith("CAP_"):
+            name = "CAP_" + name
+        if name != "ALL" and name not in ALL_CAPS:
+            raise InvalidArgument(f'unknown capability: "{name}"')
+        out.append(name)
+    return out
 
+
+def capabilities(c: Container, facts: HostFacts) -> list[str]:
+    """moby's TweakCapabilities, then limited to what the host's bounding set holds."""
     if c.spec.privileged:
         caps = list(ALL_CAPS)
     else:
-        caps = list(DEFAULT_CAPS)
-        adds = [norm(x) for x in c.spec.cap_add]
-        drops = [norm(x) for x in c.spec.cap_drop]
-        if "CAP_ALL" in adds:
-            caps = list(ALL_CAPS)
+        adds, drops = validate_capabilities(c.spec.cap_add), validate_capabilities(c.spec.cap_drop)
+        if "ALL" in adds:
+            caps = [x for x in ALL_CAPS if x not in drops]
+        elif "ALL" in drops:
+            caps = adds
         else:
-            caps += [a for a in adds if a not in caps]
-        caps = [] if "CAP_ALL" in drops else [x for x in caps if x not in drops]
-    return [x for x in caps if x in facts.bounding_caps]
+            caps = [x for x in DEFAULT_CAPS if x not in drops] + adds
+    return [x for x in dict.fromkeys(caps) if x in facts.bounding_caps]
 
 
 def process_env(c: Container) -> list[str]:
-    env = list(c.spec.env)
-    if not any(e.startswith("PATH=") for e in env):
-        env.insert(0, DEFAULT_PATH)
-    if not any(e.startswith("HOSTNAME=") for e in env):
-        env.insert(1, f"HOSTNAME={c.spec.hostname}")
-    return env
+    """moby's CreateDaemonEnvironment: PATH, HOSTNAME (TERM with a TTY), replaced or extended by the container's."""
+    env = [DEFAULT_PATH, f"HOSTNAME={c.spec.hostname}"] + (["TERM=xterm"] if c.spec.tty else [])
+    index = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
+    for e in c.spec.env:
+        key, eq, _ = e.partition("=")
+        if key in index:
+            env[index[key]] = e if eq else ""  # "KEY" without "=" unsets a default
+        elif eq:
+            env.append(e)
+    return [e for e in env if e]
 
 
 def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, str], facts: HostFacts,
@@ -126,7 +139,7 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
                 m.update(type="bind", source="/sys", options=["rbind", "ro", "nosuid", "noexec", "nodev"])
     process = {
         "terminal": c.spec.tty,
-        "user": {"uid": user.uid, "gid": user.gid, **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {})},
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": [user.gid, *user.additional_gids]},
         "args": argv,
         "env": process_env(c),
         "cwd": c.spec.working_dir or "/",
@@ -143,34 +156,46 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
     }
 
 
+def _number(s: str) -> int | None:
+    """Go's strconv.Atoi, range-checked as moby/sys/user does for IDs."""
+    if not re.fullmatch(r"[+-]?[0-9]+", s):
+        return None
+    n = int(s)
+    if not 0 <= n <= 2**31 - 1:
+        raise InvalidArgument("uids and gids must be in range 0-2147483647")
+    return n
+
+
+def _entries(text: str, width: int, ids: int) -> list[list[str]]:
+    """The ``name:x:id...`` lines of a passwd (2 ids) or group (1 id) file, padded to ``width`` fields."""
+    out = []
+    for line in text.splitlines():
+        parts = (line.strip().split(":") + [""] * width)[:width]
+        if parts[0] and not parts[0].startswith("#") and all(re.fullmatch(r"[0-9]+", p) for p in parts[2:2 + ids]):
+            out.append(parts)
+    return out
+
+
 def parse_user(user: str, passwd: str, group: str) -> ProcessUser:
-    """Resolve ``user[:group]`` against the container's /etc/passwd and /etc/group texts."""
-    name, _, grp = (user or "0").partition(":")
-    uid = gid = None
-    extra: list[int] = []
-    pw = [line.split(":") for line in passwd.splitlines() if line.count(":") >= 6]
-    gr = [line.split(":") for line in group.splitlines() if line.count(":") >= 3]
-    for entry in pw:
-        if entry[0] == name or (name.isdigit() and entry[2] == name):
-            uid, gid = int(entry[2]), int(entry[3])
-            break
-    if uid is None:
-        if not name.isdigit():
-            raise InvalidArgument(f"unable to find user {name}: no matching entries in passwd file")
-        uid, gid = int(name), 0
-    if grp:
-        for entry in gr:
-            if entry[0] == grp or (grp.isdigit() and entry[2] == grp):
-                gid = int(entry[2])
-                break
-        else:
-            if not grp.isdigit():
-                raise InvalidArgument(f"unable to find group {grp}: no matching entries in group file")
-            gid = int(grp)
+    """Resolve ``user[:group]`` against the container's /etc/passwd and /etc/group (moby/sys/user GetExecUser)."""
+    name, grp = (user.split(":") + [""])[:2]
+    uid_arg = _number(name or "0")  # a numeric user is always a UID
+    match = next((e for e in _entries(passwd, 7, 2) if (int(e[2]) == uid_arg if uid_arg is not None else e[0] == name)),
+                 None)
+    if match:
+        uid, gid, uname = int(match[2]), int(match[3]), match[0]
+    elif uid_arg is None:
+        raise InvalidArgument(f"unable to find user {name}: no matching entries in passwd file")
     else:
-        uname = next((e[0] for e in pw if int(e[2]) == uid), None) if pw else None
-        for entry in gr:
-            members = entry[3].split(",") if len(entry) > 3 else []
-            if uname and uname in members and int(entry[2]) != gid:
-                extra.append(int(entry[2]))
-    return ProcessUser(uid, gid if gid is not None else 0, tuple(extra))
+        uid, gid, uname = uid_arg, 0, ""
+    groups = _entries(group, 4, 1)
+    if grp:  # explicit group: no supplementary groups
+        gid_arg = _number(grp)
+        if gid_arg is None:
+            found = next((e for e in groups if e[0] == grp), None)
+            if found is None:
+                raise InvalidArgument(f"unable to find group {grp}: no matching entries in group file")
+            gid_arg = int(found[2])
+        return ProcessUser(uid, gid_arg)
+    # Supplementary groups: those listing the matched user's name.
+    return ProcessUser(uid, gid, tuple(int(e[2]) for e in groups if uname and uname in e[3].split(",")))

@@ -177,22 +177,20 @@ class ContainerService:
 def merge_image_config(spec: ContainerSpec, img: ImageRecord, cid: str) -> ContainerSpec:
     """Docker's merge of the image config into the container config at create time."""
     ic = img.config
-    env = list(ic.env)
-    for e in spec.env:
-        key = e.split("=", 1)[0]
-        env = [x for x in env if x.split("=", 1)[0] != key] + [e]
-    if spec.entrypoint is not None:
-        entrypoint = [] if spec.entrypoint == [""] else spec.entrypoint
-        cmd = spec.cmd
-    else:
-        entrypoint = ic.entrypoint
-        cmd = spec.cmd if spec.cmd else ic.cmd
+    keys = {e.split("=", 1)[0] for e in spec.env}  # the container's env, then image entries it lacks
+    env = list(spec.env) + [e for e in ic.env if e.split("=", 1)[0] not in keys]
+    entrypoint, cmd = spec.entrypoint, spec.cmd
+    if not entrypoint:  # moby merge(): a non-nil empty Entrypoint stays, the image's Cmd still applies
+        cmd = cmd or ic.cmd
+        entrypoint = ic.entrypoint if entrypoint is None else entrypoint
+    if entrypoint == [""]:  # `--entrypoint ""` resets it
+        entrypoint = None
     if not (entrypoint or cmd):
         raise InvalidArgument("no command specified")
     labels = {**ic.labels, **spec.labels}
     return ContainerSpec(**{
         **spec.__dict__,
-        "env": env, "entrypoint": entrypoint or None, "cmd": cmd, "labels": labels,
+        "env": env, "entrypoint": entrypoint, "cmd": cmd, "labels": labels,
         "working_dir": spec.working_dir or ic.working_dir,
         "user": spec.user or ic.user,
         "hostname": spec.hostname or (socket.gethostname() if spec.network_mode == "host" else cid[:12]),
@@ -205,13 +203,16 @@ def merge_image_config(spec: ContainerSpec, img: ImageRecord, cid: str) -> Conta
 
 def resolv_conf(host: str, host_net: bool) -> str:
     """The host's resolv.conf, without loopback resolvers unless the host's network is shared."""
-    lines = []
+    lines, servers = [], 0
     for line in host.splitlines():
         parts = line.split()
-        if not host_net and len(parts) >= 2 and parts[0] == "nameserver" and (
-                parts[1].startswith("127.") or parts[1] == "::1"):
-            continue
+        if parts[:1] == ["nameserver"] and len(parts) >= 2:
+            if not host_net and (parts[1].startswith("127.") or parts[1] == "::1"):
+                continue
+            servers += 1
         lines.append(line)
+    if not (servers or host_net):  # Docker's fallback on its bridge network
+        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
     return "\n".join(lines) + "\n"
 
 
@@ -226,8 +227,12 @@ def _read(path: str) -> str:
 def _matches(c: Container, f: flt.Filters, images: ImageService) -> bool:
     if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
         return False
-    if "name" in f and not any(re.search(x, c.name) for x in f["name"]):
-        return False
+    if "name" in f:
+        try:
+            if not any(re.search(x, c.name) or re.search(x, "/" + c.name) for x in f["name"]):
+                return False
+        except re.error as e:
+            raise InvalidArgument(f"invalid filter 'name': {e}") from None
     if "label" in f and not flt.match_labels(f["label"], c.spec.labels):
         return False
     if "status" in f and c.state.status not in f["status"]:

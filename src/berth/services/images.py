@@ -69,8 +69,10 @@ class ImageService:
                 continue
             if "label" in filters and not flt.match_labels(filters["label"], img.config.labels):
                 continue
-            if "reference" in filters and not any(_ref_match(p, t) for p in filters["reference"] for t in img.tags):
-                continue
+            if "reference" in filters:
+                img.tags = [t for t in img.tags if any(_ref_match(p, t) for p in filters["reference"])]
+                if not img.tags:
+                    continue
             if "before" in filters or "since" in filters:
                 pivot = self.resolve((filters.get("before") or filters.get("since"))[0])
                 if "before" in filters and not img.created < pivot.created:
@@ -265,6 +267,8 @@ class ImageService:
 
 def apply_change(cfg: ImageConfig, change: str) -> None:
     """One Dockerfile-style ``--change`` line (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL)."""
+    from berth.types.image import check_signal, join_workdir, port_keys
+
     instr, _, rest = change.strip().partition(" ")
     instr, rest = instr.upper(), rest.strip()
 
@@ -290,22 +294,25 @@ def apply_change(cfg: ImageConfig, change: str) -> None:
     elif instr == "ENTRYPOINT":
         cfg.entrypoint = argv()
     elif instr == "ENV":
-        for k, v in pairs():
-            cfg.env = [e for e in cfg.env if not e.startswith(k + "=")] + [f"{k}={v}"]
+        env = list(cfg.env)
+        for k, v in pairs():  # an existing key is replaced where it is
+            i = next((i for i, e in enumerate(env) if e.split("=", 1)[0] == k), len(env))
+            env[i:i + 1] = [f"{k}={v}"]
+        cfg.env = env
     elif instr == "LABEL":
         cfg.labels.update(dict(pairs()))
     elif instr == "WORKDIR":
-        cfg.working_dir = rest
+        cfg.working_dir = join_workdir(cfg.working_dir, rest)
     elif instr == "USER":
         cfg.user = rest
     elif instr == "EXPOSE":
         for p in rest.split():
-            cfg.exposed_ports[p if "/" in p else p + "/tcp"] = {}
+            cfg.exposed_ports.update({k: {} for k in port_keys(p)})
     elif instr == "VOLUME":
         for v in (json.loads(rest) if rest.startswith("[") else rest.split()):
             cfg.volumes[v] = {}
     elif instr == "STOPSIGNAL":
-        cfg.stop_signal = rest
+        cfg.stop_signal = check_signal(rest)
     else:
         raise InvalidArgument(f"{instr} is not a valid change command")
 

@@ -287,8 +287,12 @@ class Lifecycle:
             await self.containers.remove(c)
 
     # -- wait --------------------------------------------------------------------
-    async def wait(self, ref: str, condition: str) -> tuple[int, str]:
-        """Docker's wait conditions: not-running (default), next-exit, removed."""
+    def wait(self, ref: str, condition: str):
+        """Docker's wait conditions: not-running (default), next-exit, removed.
+
+        Registers the wait at once (so an exit right after this call counts) and
+        returns a coroutine that ends with (exit code, error).
+        """
         if condition not in ("", "not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition}")
         c = self.containers.get(ref)
@@ -305,10 +309,13 @@ class Lifecycle:
                 return self._exits.get(c.id, 0) > exits or fresh is None
             return fresh is None or not fresh.state.running
 
-        await self.notifier.wait_for(done)
-        st = last["c"].state
-        ran = bool(st.started_at) and not st.started_at.startswith("0001-")
-        return st.exit_code, st.error if ran else ""
+        async def result() -> tuple[int, str]:
+            await self.notifier.wait_for(done)
+            st = last["c"].state
+            ran = bool(st.started_at) and not st.started_at.startswith("0001-")
+            return st.exit_code, st.error if ran else ""
+
+        return result()
 
     # -- attach ------------------------------------------------------------------
     async def attach(self, ref: str, stdin: bool) -> AttachSession:

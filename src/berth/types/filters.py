@@ -8,25 +8,35 @@ from berth.errors import InvalidArgument
 Filters = dict[str, list[str]]
 
 
+def _invalid(key: str = "", values: list[str] | None = None) -> InvalidArgument:
+    """moby's invalidFilter text: ``invalid filter 'key=v1,v2'``."""
+    if not key:
+        return InvalidArgument("invalid filter")
+    return InvalidArgument(f"invalid filter '{key}" + ("=" + ",".join(values) if values is not None else "") + "'")
+
+
 def parse(raw: str | None, allowed: set[str]) -> Filters:
+    """The wire JSON as moby's FromJSON reads it: all map form or all legacy list form."""
     if not raw:
         return {}
     try:
         data = json.loads(raw)
     except ValueError:
         raise InvalidArgument("invalid filter: the filters parameter is not valid JSON") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise InvalidArgument("invalid filter: expected a JSON object")
+    values = [v for v in data.values() if v is not None]
+    as_map = all(isinstance(v, dict) and all(isinstance(b, bool) for b in v.values()) for v in values)
+    as_list = all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in values)
+    if not (as_map or as_list):
+        raise _invalid()
     out: Filters = {}
     for key, value in data.items():
         if key not in allowed:
-            raise InvalidArgument(f"invalid filter '{key}'")
-        if isinstance(value, dict):
-            out[key] = [k for k, v in value.items() if v]
-        elif isinstance(value, list):
-            out[key] = [str(v) for v in value]
-        else:
-            raise InvalidArgument(f"invalid filter '{key}'")
+            raise _invalid(key)
+        out[key] = list(dict.fromkeys(value or ()))  # every key of the map, whatever its boolean
     return out
 
 
@@ -47,9 +57,10 @@ def match_labels(wanted: list[str], labels: dict[str, str]) -> bool:
 
 
 def boolean(values: list[str], name: str) -> bool:
-    v = values[-1].lower()
-    if v in ("true", "1"):
-        return True
-    if v in ("false", "0"):
-        return False
-    raise InvalidArgument(f"Invalid filter '{name}={values[-1]}'")
+    """moby's GetBoolOrDefault: exactly one of true/1 and false/0 must be given."""
+    if not values:
+        raise _invalid(name, None)
+    truthy = "true" in values or "1" in values
+    if truthy == ("false" in values or "0" in values):
+        raise _invalid(name, values)
+    return truthy

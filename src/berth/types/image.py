@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from dataclasses import dataclass, field
 
 from berth.errors import InvalidArgument
+from berth.types.digest import validate
 
 
 @dataclass
@@ -29,29 +32,24 @@ class ImageConfig:
 
     @classmethod
     def parse(cls, data: bytes) -> "ImageConfig":
+        """Read config JSON; InvalidArgument where Docker's decoding would fail."""
         try:
             raw = json.loads(data)
-            c = raw.get("config") or {}
-            rootfs = raw.get("rootfs") or {}
-            diff_ids = list(rootfs.get("diff_ids") or [])
-            if not all(isinstance(d, str) for d in diff_ids):
-                raise ValueError("diff_ids")
+            _need(isinstance(raw, dict), "not a JSON object")
+            c, rootfs = _or(raw, "config", {}), _or(raw, "rootfs", {})
+            _need(isinstance(c, dict) and isinstance(rootfs, dict), "config and rootfs must be objects")
+            diff_ids = _strs(rootfs.get("diff_ids"), "rootfs.diff_ids") or []
+            for d in diff_ids:
+                validate(d)
             return cls(
-                created=raw.get("created") or "",
-                architecture=raw.get("architecture") or "amd64",
-                os=raw.get("os") or "linux",
-                author=raw.get("author") or "",
-                env=list(c.get("Env") or []),
-                cmd=c.get("Cmd"),
-                entrypoint=c.get("Entrypoint"),
-                working_dir=c.get("WorkingDir") or "",
-                user=c.get("User") or "",
-                labels=dict(c.get("Labels") or {}),
-                exposed_ports=dict(c.get("ExposedPorts") or {}),
-                volumes=dict(c.get("Volumes") or {}),
-                stop_signal=c.get("StopSignal") or "",
-                diff_ids=diff_ids,
-                history=list(raw.get("history") or []),
+                created=_str(raw, "created"), architecture=_str(raw, "architecture") or "amd64",
+                os=_str(raw, "os") or "linux", author=_str(raw, "author"),
+                env=_strs(c.get("Env"), "Env") or [],
+                cmd=_strs(c.get("Cmd"), "Cmd", one=True), entrypoint=_strs(c.get("Entrypoint"), "Entrypoint", one=True),
+                working_dir=_str(c, "WorkingDir"), user=_str(c, "User"),
+                labels=_obj(c, "Labels", str), exposed_ports=_obj(c, "ExposedPorts", dict),
+                volumes=_obj(c, "Volumes", dict), stop_signal=_str(c, "StopSignal"),
+                diff_ids=diff_ids, history=_list(raw, "history", dict),
             )
         except (ValueError, AttributeError, TypeError) as e:
             raise InvalidArgument(f"invalid image config: {e}") from None
@@ -88,6 +86,81 @@ class ImageConfig:
         if self.author:
             raw["author"] = self.author
         return json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _need(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(what)
+
+
+def _or(d: dict, key: str, default: object) -> object:
+    """``d[key]``, with ``default`` for a missing key or JSON null."""
+    v = d.get(key)
+    return default if v is None else v
+
+
+def _str(d: dict, key: str) -> str:
+    v = _or(d, key, "")
+    _need(isinstance(v, str), f"{key} must be a string")
+    return v
+
+
+def _strs(v: object, key: str, one: bool = False) -> list[str] | None:
+    """A list of strings or null; ``one`` also takes a lone string, as Docker's StrSlice does."""
+    if one and isinstance(v, str):
+        return [v]
+    _need(v is None or isinstance(v, list) and all(isinstance(x, str) for x in v), f"{key} must be a list of strings")
+    return None if v is None else list(v)
+
+
+def _obj(d: dict, key: str, kind: type) -> dict:
+    v = _or(d, key, {})
+    _need(isinstance(v, dict) and all(isinstance(x, kind) for x in v.values()), f"{key} has the wrong type")
+    return dict(v)
+
+
+def _list(d: dict, key: str, kind: type) -> list:
+    v = _or(d, key, [])
+    _need(isinstance(v, list) and all(isinstance(x, kind) for x in v), f"{key} has the wrong type")
+    return list(v)
+
+
+# Docker's Linux signal names (moby/sys/signal SignalMap), without "SIG".
+SIGNALS = frozenset(
+    "ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT SEGV STKFLT STOP SYS TERM "
+    "TRAP TSTP TTIN TTOU URG USR1 USR2 VTALRM WINCH XCPU XFSZ RTMIN RTMAX".split()
+    + [f"RTMIN+{i}" for i in range(1, 16)] + [f"RTMAX-{i}" for i in range(1, 15)])
+
+
+def check_signal(raw: str) -> str:
+    """``raw`` if moby's ParseSignal takes it (a non-zero number or a known name), else InvalidArgument."""
+    if re.fullmatch(r"[+-]?[0-9]+", raw):
+        if int(raw) != 0:
+            return raw
+    elif raw.upper().removeprefix("SIG") in SIGNALS:
+        return raw
+    raise InvalidArgument(f"invalid signal: {raw}")
+
+
+def port_keys(spec: str) -> list[str]:
+    """``80``, ``53/udp``, ``8000-8002/tcp`` → ExposedPorts keys, as nat.ParsePortSpecs makes them."""
+    port, _, proto = spec.partition("/")
+    proto = (proto or "tcp").lower()
+    if proto not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid proto: {proto}")
+    m = re.fullmatch(r"([0-9]{1,5})(?:-([0-9]{1,5}))?", port)
+    start, end = (int(m[1]), int(m[2] or m[1])) if m else (0, -1)
+    if not (m and start <= end <= 65535):
+        raise InvalidArgument(f"invalid containerPort: {port}")
+    return [f"{p}/{proto}" for p in range(start, end + 1)]
+
+
+def join_workdir(current: str, requested: str) -> str:
+    """Docker's normalizeWorkdir: a relative WORKDIR is joined onto the current one (or "/")."""
+    if not requested:
+        raise InvalidArgument("cannot normalize nothing")
+    path = posixpath.normpath(posixpath.join("/", current, requested))
+    return "/" + path.lstrip("/")
 
 
 @dataclass

@@ -9,12 +9,17 @@ import re
 from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
+from berth.types.digest import ALGORITHMS, GRAMMAR, problem
 
 DEFAULT_DOMAIN = "docker.io"
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
-_ID = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
+MAX_PATH = 255
+# distribution/reference's grammar; Go's \w is ASCII-only, hence the explicit classes.
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_HOST_PART = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_DOMAIN = re.compile(rf"(?:{_HOST_PART}(?:\.{_HOST_PART})*|\[[A-Fa-f0-9:]+\])(?::[0-9]+)?")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_HEX64 = re.compile(r"[a-f0-9]{64}")
+_ID = re.compile(r"(?:sha256:)?[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -48,27 +53,32 @@ class Reference:
 
 
 def looks_like_id(s: str) -> bool:
-    return bool(_ID.match(s))
+    return bool(_ID.fullmatch(s))
+
+
+def _invalid(detail: str = "") -> InvalidArgument:
+    return InvalidArgument("invalid reference format" + (f": {detail}" if detail else ""))
 
 
 def parse(name: str, default_tag: str | None = "latest") -> Reference:
     """Parse and normalise ``name``; ``InvalidArgument`` if Docker would refuse it."""
     if not name or name != name.strip():
-        raise InvalidArgument(f"invalid reference format: {name!r}")
-    rest, digest = name, None
+        raise _invalid()
+    if _HEX64.fullmatch(name):
+        raise InvalidArgument(f"invalid repository name ({name}), cannot specify 64-byte hexadecimal strings")
+    rest, digest, tag = name, None, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not _DIGEST.match(digest):
-            raise InvalidArgument("invalid reference format")
-    tag = None
-    slash = rest.rfind("/")
+        if not GRAMMAR.fullmatch(digest):
+            raise _invalid()
+        why = problem(digest, tuple(ALGORITHMS))
+        if why:
+            raise InvalidArgument(why)
     colon = rest.rfind(":")
-    if colon > slash:
+    if colon > rest.rfind("/"):
         rest, tag = rest[:colon], rest[colon + 1:]
-        if not _TAG.match(tag):
-            raise InvalidArgument("invalid reference format")
-    if rest != rest.lower() and "/" not in rest:
-        raise InvalidArgument("invalid reference format: repository name must be lowercase")
+        if not _TAG.fullmatch(tag):
+            raise _invalid()
     first, _, remainder = rest.partition("/")
     if remainder and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         domain, path = first, remainder
@@ -78,12 +88,19 @@ def parse(name: str, default_tag: str | None = "latest") -> Reference:
         domain = DEFAULT_DOMAIN
     if domain == DEFAULT_DOMAIN and "/" not in path:
         path = "library/" + path
-    if not path or not all(_COMPONENT.match(c) for c in path.split("/")):
-        if path != path.lower():
-            raise InvalidArgument("invalid reference format: repository name must be lowercase")
-        raise InvalidArgument("invalid reference format")
-    if len(domain) + len(path) + 1 > 255:
-        raise InvalidArgument("invalid reference format: repository name must not be more than 255 characters")
+    if path != path.lower():
+        raise _invalid(f"repository name ({path}) must be lowercase")
+    # A first part that is no host name but a valid path component makes the whole name a path.
+    if _DOMAIN.fullmatch(domain):
+        whole = len(path)
+    elif _COMPONENT.fullmatch(domain):
+        whole = len(domain) + 1 + len(path)
+    else:
+        raise _invalid()
+    if not all(_COMPONENT.fullmatch(c) for c in path.split("/")):
+        raise _invalid()
+    if whole > MAX_PATH:
+        raise _invalid(f"repository name must not be more than {MAX_PATH} characters")
     if tag is None and digest is None:
         tag = default_tag
     return Reference(domain, path, tag, digest)

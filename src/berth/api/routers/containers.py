@@ -70,14 +70,14 @@ def routes(app: web.Application) -> list:
         return web.Response(status=204)
 
     async def wait(request: web.Request) -> web.StreamResponse:
-        ref = request.match_info["id"]
-        containers.get(ref)  # 404 before the headers go out
-        condition = request.query.get("condition", "")
-        if condition not in ("", "not-running", "next-exit", "removed"):
-            raise InvalidArgument(f"invalid condition: {condition}")
+        waiting = lifecycle.wait(request.match_info["id"], request.query.get("condition", ""))
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await resp.prepare(request)
-        code, error = await lifecycle.wait(ref, condition)
+        try:
+            await resp.prepare(request)  # registered before the headers go out
+        except BaseException:
+            waiting.close()
+            raise
+        code, error = await waiting
         await resp.write(ser_json({"StatusCode": code, "Error": {"Message": error} if error else None}))
         await resp.write_eof()
         return resp
