@@ -1,4 +1,4 @@
-"""Shared fixtures: one real berthd per test session, with a busybox image made locally."""
+"""Shared fixtures: real berthd daemons, each with a busybox image made locally."""
 from __future__ import annotations
 
 import pytest
@@ -6,8 +6,7 @@ import pytest
 from tests.support.daemon import Daemon, can_run_containers
 
 
-@pytest.fixture(scope="session")
-def daemon():
+def _daemon():
     reason = can_run_containers()
     if reason:
         pytest.skip(reason)
@@ -15,15 +14,15 @@ def daemon():
     d.import_busybox()
     yield d
     d.cleanup()
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    """One berthd for the whole session; tests remove what they make."""
+    yield from _daemon()
 
 
 @pytest.fixture
 def fresh_daemon():
     """A berthd of the test's own, for crash and restart tests."""
-    reason = can_run_containers()
-    if reason:
-        pytest.skip(reason)
-    d = Daemon().start()
-    d.import_busybox()
-    yield d
-    d.cleanup()
+    yield from _daemon()

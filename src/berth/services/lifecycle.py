@@ -14,7 +14,7 @@ from berth.runtime.logs import now_rfc3339
 from berth.runtime.runc import Runc
 from berth.runtime.spec import HostFacts, build_spec, parse_user
 from berth.types.container import Container, ContainerState
-from berth.util.fs import atomic_write, resolve_in_root
+from berth.util.fs import atomic_write, read_text, resolve_in_root
 from berth.services.containers import ContainerService
 from berth.services.notify import Notifier
 
@@ -162,8 +162,8 @@ class Lifecycle:
             except FileNotFoundError:
                 pass
         rootfs = self.containers.mount_rootfs(c)
-        user = parse_user(c.spec.user, _read(resolve_in_root(rootfs, "/etc/passwd")),
-                          _read(resolve_in_root(rootfs, "/etc/group")))
+        user = parse_user(c.spec.user, read_text(resolve_in_root(rootfs, "/etc/passwd")),
+                          read_text(resolve_in_root(rootfs, "/etc/group")))
         if c.spec.working_dir:
             wd = resolve_in_root(rootfs, c.spec.working_dir)
             if not os.path.isdir(wd):
@@ -342,14 +342,6 @@ class Lifecycle:
     async def close(self) -> None:
         for t in list(self._monitors.values()):
             t.cancel()
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _size(s: str) -> int:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from berth.errors import InvalidArgument
-from berth.types.digest import validate
+from berth.types.digest import problem
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ImageConfig:
             _need(isinstance(c, dict) and isinstance(rootfs, dict), "config and rootfs must be objects")
             diff_ids = _strs(rootfs.get("diff_ids"), "rootfs.diff_ids") or []
             for d in diff_ids:
-                validate(d)
+                _need(not problem(d), f"invalid diff_id {d!r}")
             return cls(
                 created=_str(raw, "created"), architecture=_str(raw, "architecture") or "amd64",
                 os=_str(raw, "os") or "linux", author=_str(raw, "author"),

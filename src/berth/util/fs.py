@@ -75,3 +75,12 @@ def resolve_in_root(root: str, path: str) -> str:
             continue
         current = candidate
     return current
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A file's text, or "" when it cannot be read (absent files are normal here)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
