@@ -9,13 +9,14 @@ import socket
 
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime.logs import now_rfc3339
+from berth.runtime.spec import validate_capabilities
 from berth.store.containers import ContainerIndex
 from berth.store.snapshots import SnapshotStore
 from berth.types import filters as flt
 from berth.types.container import Container, ContainerSpec, ContainerState
-from berth.types.image import ImageRecord
+from berth.types.image import ImageRecord, check_signal
 from berth.util import mount as mnt
-from berth.util.fs import atomic_write, dir_size, remove_tree
+from berth.util.fs import atomic_write, dir_size, read_text, remove_tree
 from berth.services import names
 from berth.services.images import ImageService
 from berth.services.notify import Notifier
@@ -93,6 +94,13 @@ class ContainerService:
         if spec.network_mode not in ("none", "host", "default", "bridge", ""):
             if not spec.network_mode.startswith("container:"):
                 raise NotFound(f"network {spec.network_mode} not found")
+        for field, caps in (("CapAdd", spec.cap_add), ("CapDrop", spec.cap_drop)):
+            try:
+                validate_capabilities(caps)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"invalid {field}: {e.message}") from None
+        if spec.stop_signal:
+            check_signal(spec.stop_signal)
         img = self.images.resolve(spec.image)
         cid = secrets.token_hex(32)
         merged = merge_image_config(spec, img, cid)
@@ -117,7 +125,7 @@ class ContainerService:
         hostname = socket.gethostname() if host_net else c.spec.hostname
         atomic_write(os.path.join(d, "hostname"), (hostname + "\n").encode())
         if host_net:
-            hosts = _read("/etc/hosts")
+            hosts = read_text("/etc/hosts")
         else:
             hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                      "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
@@ -125,7 +133,7 @@ class ContainerService:
             host, _, ip = extra.partition(":")
             hosts += f"{ip}\t{host}\n"
         atomic_write(os.path.join(d, "hosts"), hosts.encode())
-        atomic_write(os.path.join(d, "resolv.conf"), resolv_conf(_read("/etc/resolv.conf"), host_net).encode())
+        atomic_write(os.path.join(d, "resolv.conf"), resolv_conf(read_text("/etc/resolv.conf"), host_net).encode())
 
     def host_files(self, cid: str) -> dict[str, str]:
         d = self.dir(cid)
@@ -214,14 +222,6 @@ def resolv_conf(host: str, host_net: bool) -> str:
     if not (servers or host_net):  # Docker's fallback on its bridge network
         lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
     return "\n".join(lines) + "\n"
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _matches(c: Container, f: flt.Filters, images: ImageService) -> bool:

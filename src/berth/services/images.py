@@ -20,7 +20,7 @@ from berth.store.snapshots import SnapshotStore
 from berth.types import filters as flt
 from berth.types import reference
 from berth.types.digest import chain_ids, sha256_bytes
-from berth.types.image import ImageConfig, ImageRecord
+from berth.types.image import ImageConfig, ImageRecord, check_signal, join_workdir, port_keys
 
 
 @dataclass
@@ -267,7 +267,6 @@ class ImageService:
 
 def apply_change(cfg: ImageConfig, change: str) -> None:
     """One Dockerfile-style ``--change`` line (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL)."""
-    from berth.types.image import check_signal, join_workdir, port_keys
 
     instr, _, rest = change.strip().partition(" ")
     instr, rest = instr.upper(), rest.strip()
