@@ -244,7 +244,10 @@ class Lifecycle:
         num = signal_number(sig)
         if not c.state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        exits = self._exits.get(c.id, 0)
         await self.runc(c).kill(c.id, str(num), all_processes=num == _signal.SIGKILL)
+        if num == _signal.SIGKILL:  # as dockerd: a kill with SIGKILL returns once the container has stopped
+            await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, 10)
 
     async def stop(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
         c = self.containers.get(ref)

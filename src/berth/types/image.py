@@ -55,37 +55,36 @@ class ImageConfig:
             raise InvalidArgument(f"invalid image config: {e}") from None
 
     def to_json(self) -> bytes:
-        """Canonical OCI config bytes (the image ID is their digest)."""
-        config: dict = {}
-        if self.env:
-            config["Env"] = self.env
-        if self.cmd is not None:
-            config["Cmd"] = self.cmd
-        if self.entrypoint is not None:
-            config["Entrypoint"] = self.entrypoint
-        if self.working_dir:
-            config["WorkingDir"] = self.working_dir
-        if self.user:
-            config["User"] = self.user
-        if self.labels:
-            config["Labels"] = self.labels
-        if self.exposed_ports:
-            config["ExposedPorts"] = self.exposed_ports
-        if self.volumes:
-            config["Volumes"] = self.volumes
-        if self.stop_signal:
-            config["StopSignal"] = self.stop_signal
-        raw = {
-            "architecture": self.architecture,
-            "config": config,
-            "created": self.created,
-            "history": self.history,
-            "os": self.os,
-            "rootfs": {"type": "layers", "diff_ids": self.diff_ids},
-        }
-        if self.author:
-            raw["author"] = self.author
-        return json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
+        """The config bytes (the image ID is their digest), laid out as Go's OCI types marshal them.
+
+        Field order and omitted empty fields follow the OCI image-spec structs, so
+        tools that re-encode a config (skopeo, containerd) keep its digest.
+        """
+        config = {k: v for k, v in (
+            ("User", self.user), ("ExposedPorts", self.exposed_ports), ("Env", self.env),
+            ("Entrypoint", self.entrypoint), ("Cmd", self.cmd), ("Volumes", self.volumes),
+            ("WorkingDir", self.working_dir), ("Labels", self.labels), ("StopSignal", self.stop_signal)) if v}
+        if self.cmd == [] or self.entrypoint == []:
+            config.update({k: v for k, v in (("Entrypoint", self.entrypoint), ("Cmd", self.cmd)) if v == []})
+        history = [{k: h[k] for k in _HISTORY_ORDER if h.get(k)} for h in self.history]
+        raw = {k: v for k, v in (
+            ("created", self.created), ("author", self.author), ("architecture", self.architecture),
+            ("os", self.os)) if v}
+        raw["config"] = config
+        raw["rootfs"] = {"type": "layers", "diff_ids": self.diff_ids}
+        if history:
+            raw["history"] = history
+        return go_json(raw).encode()
+
+
+_HISTORY_ORDER = ("created", "created_by", "author", "comment", "empty_layer")
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                             "\u2029": "\\u2029"})
+
+
+def go_json(obj) -> str:
+    """Compact JSON escaped as Go's encoding/json escapes it (``<>&`` and line separators)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
 
 
 def _need(ok: bool, what: str) -> None:
