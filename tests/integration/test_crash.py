@@ -94,3 +94,24 @@ def _log_lines_from_file(d, cid: str) -> int:
     path = os.path.join(d.data_root, "containers", cid, f"{cid}-json.log")
     with open(path, "rb") as f:
         return f.read().count(b"\n")
+
+
+def test_crash_before_the_state_was_saved(fresh_daemon):
+    """A crash after the runtime started a container but before berthd recorded it: the
+    runtime container is removed at start and the container can be started again."""
+    d = fresh_daemon
+    cid = _run(d, "sleep", "1000", name="unrecorded")
+    d.kill9()
+    db = sqlite3.connect(os.path.join(d.data_root, "berth.db"))
+    db.execute("UPDATE container_state SET status='created', pid=0 WHERE id=?", (cid,))
+    db.commit()
+    db.close()
+    d.start()
+    runtime_state = os.path.join(d.exec_root, "runtime", cid)
+    assert not os.path.exists(runtime_state)
+    assert not os.path.ismount(os.path.join(d.data_root, "containers", cid, "rootfs"))
+    status, info = d.api("GET", f"/containers/{cid}/json")
+    assert info["State"]["Status"] == "created"
+    assert d.api("POST", f"/containers/{cid}/start")[0] == 204
+    assert d.api("GET", f"/containers/{cid}/json")[1]["State"]["Running"] is True
+    assert d.api("DELETE", f"/containers/{cid}?force=1")[0] == 204

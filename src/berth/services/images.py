@@ -144,6 +144,7 @@ class ImageService:
     async def prune(self, filters: flt.Filters, in_use: set[str]) -> tuple[list[dict], int]:
         dangling_only = flt.boolean(filters["dangling"], "dangling") if "dangling" in filters else True
         deleted: list[dict] = []
+        sizes = self.index.snapshot_sizes()
         reclaimed = 0
         for img in self.index.all():
             if img.id in in_use or (dangling_only and img.tags):
@@ -152,7 +153,7 @@ class ImageService:
                 continue
             res = await self.delete(img.id, force=True, prune=True, running_users={})
             deleted += [{"Untagged": t} for t in res.untagged] + [{"Deleted": d} for d in res.deleted]
-            reclaimed += img.size
+            reclaimed += sum(sizes.get(d, 0) for d in res.deleted[1:])  # only layers no image uses any more
         return deleted, reclaimed
 
     # -- making images -----------------------------------------------------------

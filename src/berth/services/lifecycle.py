@@ -107,6 +107,10 @@ class Lifecycle:
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
 
+    @property
+    def runtime_root(self) -> str:
+        return self.launcher.runtime_root
+
     def runc(self, c: Container) -> Runc:
         return self.runc_for.get(c.spec.runtime) or self.runc_for["runc"]
 

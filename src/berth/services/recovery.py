@@ -18,6 +18,7 @@ class RecoveryReport:
     incomplete_containers: int = 0
     reattached: int = 0
     exited_meanwhile: int = 0
+    half_started: int = 0
 
 
 async def recover(images: ImageService, containers: ContainerService, lifecycle: Lifecycle) -> RecoveryReport:
@@ -52,5 +53,10 @@ async def recover(images: ImageService, containers: ContainerService, lifecycle:
         elif c.state.status == "removing":
             await containers.remove(c)
         else:
+            # A crash between `runc create` and `runc start` leaves a created runtime
+            # container (and its shim) behind: remove it, so a start begins afresh.
+            if os.path.exists(os.path.join(lifecycle.runtime_root, c.id)):
+                await lifecycle.runc(c).delete(c.id)
+                r.half_started += 1
             containers.unmount_rootfs(c.id)
     return r

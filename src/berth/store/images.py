@@ -15,11 +15,15 @@ class ImageIndex:
 
     def _record(self, row: sqlite3.Row) -> ImageRecord:
         tags = [r[0] for r in self.db.query("SELECT name FROM tags WHERE image_id=? ORDER BY name", (row["id"],))]
-        chain = [r[0] for r in self.db.query(
-            "SELECT chain_id FROM image_layers WHERE image_id=? ORDER BY position", (row["id"],))]
+        layers = self.db.query(
+            "SELECT l.chain_id, s.size FROM image_layers l JOIN snapshots s ON s.chain_id = l.chain_id "
+            "WHERE l.image_id=? ORDER BY l.position", (row["id"],))
         used = self.db.one("SELECT count(*) FROM containers WHERE image_id=?", (row["id"],))[0]
         return ImageRecord(row["id"], ImageConfig.parse(row["config"].encode()), row["created"], row["size"],
-                           tags, chain, used)
+                           tags, [r[0] for r in layers], used, [r[1] for r in layers])
+
+    def snapshot_sizes(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.db.query("SELECT chain_id, size FROM snapshots")}
 
     def get(self, image_id: str) -> ImageRecord | None:
         row = self.db.one("SELECT * FROM images WHERE id=?", (image_id,))

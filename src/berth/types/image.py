@@ -171,3 +171,4 @@ class ImageRecord:
     tags: list[str] = field(default_factory=list)
     chain_ids: list[str] = field(default_factory=list)
     containers: int = 0
+    layer_sizes: list[int] = field(default_factory=list)

@@ -38,17 +38,20 @@ def list_item(img: ImageRecord, familiar) -> dict:
 
 
 def history(img: ImageRecord, familiar) -> list[dict]:
-    out = []
-    layers = list(img.config.diff_ids)
+    """Newest first; each entry that made a layer carries that layer's size."""
     entries = img.config.history or [{"created": img.created, "created_by": ""}]
-    for i, h in enumerate(reversed(entries)):
+    sizes = list(img.layer_sizes)
+    sized = []
+    for h in entries:
+        sized.append(0 if h.get("empty_layer") or not sizes else sizes.pop(0))
+    out = []
+    for i, (h, size) in enumerate(reversed(list(zip(entries, sized)))):
         top = i == 0
         out.append({
             "Id": img.id if top else "<missing>", "Created": int(parse_time(h.get("created", ""))),
             "CreatedBy": h.get("created_by", ""), "Tags": _familiar_tags(img, familiar) if top else None,
-            "Size": 0 if h.get("empty_layer") else 0, "Comment": h.get("comment", ""),
+            "Size": size, "Comment": h.get("comment", ""),
         })
-    del layers
     return out
 
 
