@@ -65,10 +65,12 @@ class Daemon:
         self.log = os.path.join(self.dir, "berthd.log")
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Daemon":
+    def start(self, host_flag: bool = True) -> "Daemon":
+        """Start berthd; without ``host_flag`` its addresses come from daemon.json alone."""
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [str(BIN / "berthd"), "-H", self.host, "--data-root", self.data_root, "--exec-root", self.exec_root,
+            [str(BIN / "berthd")] + (["-H", self.host] if host_flag else []) + [
+             "--data-root", self.data_root, "--exec-root", self.exec_root,
              "--config-file", os.path.join(self.dir, "daemon.json")],
             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()

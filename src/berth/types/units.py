@@ -34,18 +34,21 @@ _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
-def _custom_size(size: float, base: float, units: tuple[str, ...]) -> str:
+def _custom_size(size: float, base: float, units: tuple[str, ...], precision: int = 4) -> str:
     i = 0
     size = float(size)
     while size >= base and i < len(units) - 1:
         size /= base
         i += 1
-    return "%.4g%s" % (size, units[i])
+    return "%.*g%s" % (precision, size, units[i])
 
 
-def human_size(n: float) -> str:
-    """Decimal size with 4 significant digits: 2129920 -> '2.13MB'."""
-    return _custom_size(n, 1000.0, _DECIMAL_UNITS)
+def human_size(n: float, precision: int = 4) -> str:
+    """Decimal size with ``precision`` significant digits: 2129920 -> '2.13MB'.
+
+    ``docker images`` and ``ps --size`` show 3 digits, ``system df`` 4.
+    """
+    return _custom_size(n, 1000.0, _DECIMAL_UNITS, precision)
 
 
 def bytes_size(n: float) -> str:

@@ -278,7 +278,7 @@ def ps(api: Transport, name: str, argv: list[str]) -> int:
             "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c["Created"])),
             "Status": c["Status"], "Ports": "", "Names": ",".join(n.lstrip("/") for n in c["Names"]),
             "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()), "State": c["State"],
-            "Size": f"{human_size(c.get('SizeRw', 0))} (virtual {human_size(c.get('SizeRootFs', 0))})" if a.size else "",
+            "Size": f"{human_size(c.get('SizeRw', 0), 3)} (virtual {human_size(c.get('SizeRootFs', 0), 3)})" if a.size else "",
             "Mounts": "", "Networks": ",".join((c.get("NetworkSettings") or {}).get("Networks") or {}),
         })
     table = PS_TABLE + ("\t{{.Size}}" if a.size else "")

@@ -38,7 +38,7 @@ def images(api: Transport, name: str, argv: list[str]) -> int:
             rows.append({"Repository": repo, "Tag": t, "ID": short, "Digest": "<none>",
                          "CreatedSince": human_duration(now - img["Created"]) + " ago",
                          "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(img["Created"])),
-                         "Size": human_size(img["Size"]), "Containers": str(img.get("Containers", 0))})
+                         "Size": human_size(img["Size"], 3), "Containers": str(img.get("Containers", 0))})
     if a.quiet:
         seen = []
         for r in rows:
@@ -189,7 +189,7 @@ def history(api: Transport, name: str, argv: list[str]) -> int:
     rows = [{"ID": h["Id"] if a.no_trunc or h["Id"] == "<missing>" else h["Id"][7:19],
              "CreatedSince": human_duration(now - h["Created"]) + " ago",
              "CreatedBy": h["CreatedBy"] if a.no_trunc or len(h["CreatedBy"]) <= 45 else h["CreatedBy"][:44] + "…",
-             "Size": human_size(h["Size"]), "Comment": h["Comment"]} for h in items]
+             "Size": human_size(h["Size"], 3), "Comment": h["Comment"]} for h in items]
     if a.quiet:
         print("\n".join(r["ID"] for r in rows))
         return 0
