@@ -640,3 +640,45 @@ def test_system_df_lists_images_and_containers(daemon, made):
     assert containers[cid]["State"] == "created"
     assert containers[cid]["ImageID"] == busybox
     assert df["Volumes"] == [] and df["BuildCache"] == []
+
+
+def _busybox_with(marker: str, tar_path: str) -> bytes:
+    """The busybox root filesystem plus one file: a runnable image with a layer of its own."""
+    out = io.BytesIO()
+    with tarfile.open(tar_path) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for m in src.getmembers():
+            dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+        data = marker.encode() + b"\n"
+        dst.addfile(_ti("marker", tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_forced_rmi_of_a_stopped_containers_image(daemon):
+    """Docker's rules: a running container's image cannot be deleted even by force; a stopped
+    one's can, and the container keeps its layers (and still starts) until it goes too."""
+    marker = uniq("rmif")
+    status, _ = daemon.api("POST", f"/images/create?fromSrc=-&repo={marker}&tag=1",
+                           _busybox_with(marker, os.path.join(daemon.dir, "busybox.tar")), raw=True)
+    assert status == 200
+    img = inspect(daemon, f"{marker}:1")["Id"]
+    status, c = daemon.api("POST", "/containers/create", {"Image": f"{marker}:1", "Cmd": ["sleep", "1000"]})
+    assert status == 201, c
+    assert daemon.api("POST", f"/containers/{c['Id']}/start")[0] == 204
+    status, msg = daemon.api("DELETE", f"/images/{img}?force=1")
+    assert status == 409 and "cannot be forced" in msg["message"] and "running container" in msg["message"]
+    assert daemon.api("POST", f"/containers/{c['Id']}/kill")[0] == 204
+    status, msg = daemon.api("DELETE", f"/images/{img}")
+    assert status == 409 and "must be forced" in msg["message"]
+    snapshots = os.path.join(daemon.data_root, "snapshots")
+    before = len(os.listdir(snapshots))
+    status, res = daemon.api("DELETE", f"/images/{img}?force=1")
+    assert status == 200, res
+    assert {"Deleted": img} in res and {"Untagged": f"{marker}:1"} in res
+    assert daemon.api("GET", f"/images/{img}/json")[0] == 404
+    assert len(os.listdir(snapshots)) == before  # the container still holds its layer
+    status, info = daemon.api("GET", f"/containers/{c['Id']}/json")
+    assert info["Image"] == img
+    assert daemon.api("POST", f"/containers/{c['Id']}/start")[0] == 204
+    status, logs = daemon.api("POST", f"/containers/{c['Id']}/kill")
+    assert daemon.api("DELETE", f"/containers/{c['Id']}?force=1")[0] == 204
+    assert len(os.listdir(snapshots)) == before - 1  # and it goes with the container

@@ -106,7 +106,7 @@ class ContainerService:
         merged = merge_image_config(spec, img, cid)
         name = name.lstrip("/") if name else names.generate(self.index.names())
         c = Container(cid, name, img.id, now_rfc3339(), merged, ContainerState())
-        self.index.reserve(c)  # 409 on a name conflict, before anything is made on disk
+        self.index.reserve(c, img.chain_ids)  # 409 on a name conflict, before anything is made on disk
         try:
             await asyncio.to_thread(self._make_dirs, c)
             self.index.complete(cid)
@@ -142,11 +142,8 @@ class ContainerService:
     # -- rootfs -----------------------------------------------------------------
     def mount_rootfs(self, c: Container) -> str:
         target = self.rootfs(c.id)
-        img = self.images.index.get(c.image_id)
-        if img is None:
-            raise NotFound.image(c.image_id)
         if not os.path.ismount(target):
-            m = self.snapshots.rootfs_mount(img.chain_ids, os.path.join(self.dir(c.id), "upper"),
+            m = self.snapshots.rootfs_mount(self.index.chain_ids(c.id), os.path.join(self.dir(c.id), "upper"),
                                             os.path.join(self.dir(c.id), "work"))
             mnt.mount(m.source, target, m.type, 0, m.options)
         return target
@@ -169,16 +166,19 @@ class ContainerService:
                            "Stop the container before attempting removal or force remove")
         await asyncio.to_thread(self._remove_files, c.id)
         self.index.delete(c.id)
+        if self.images.index.get(c.image_id) is None:
+            await self.images.collect_garbage()  # its image went first: its layers go now
         await self.notifier.changed()
 
     def _remove_files(self, cid: str) -> None:
         self.unmount_rootfs(cid)
         remove_tree(self.dir(cid))
 
-    def users_of_images(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for c in sorted(self.index.all(), key=lambda c: not c.state.running):
-            out.setdefault(c.image_id, []).append(c.id)
+    def users_of_images(self) -> dict[str, list[tuple[str, bool]]]:
+        """Image ID → (container ID, running) of every container made from it."""
+        out: dict[str, list[tuple[str, bool]]] = {}
+        for c in self.index.all():
+            out.setdefault(c.image_id, []).append((c.id, c.state.running))
         return out
 
 

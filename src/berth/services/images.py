@@ -94,45 +94,53 @@ class ImageService:
         with self.db.write() as conn:
             self.index.set_tag(conn, _key(ref), img.id)
 
-    async def delete(self, name: str, force: bool, prune: bool, running_users: dict[str, list[str]]) -> DeleteResult:
+    async def delete(self, name: str, force: bool, users: dict[str, list[tuple[str, bool]]]) -> DeleteResult:
         """Docker's rmi: untag a reference, delete the image when its last reference goes.
 
-        ``running_users`` maps image ID → IDs of containers using it, running ones first.
+        ``users`` maps image ID → (container ID, running) for the containers made from it.
+        A running container's image is never deleted; a stopped one's only with ``force``
+        (the container keeps its layers).
         """
         async with self._lock:
             img = self.resolve(name)
-            users = running_users.get(img.id, [])
-            by_ref = not reference.looks_like_id(name) and not _is_id_prefix(name, img.id)
-            res = DeleteResult([], [])
-            if by_ref:
-                ref = reference.parse(name)
-                key = _key(ref)
-                if len(img.tags) > 1 or (users and force):
-                    with self.db.write() as conn:
-                        self.index.remove_tag(conn, key)
-                    return DeleteResult([_familiar(key)], [])
-                if users:
+            running = [cid for cid, up in users.get(img.id, []) if up]
+            stopped = [cid for cid, up in users.get(img.id, []) if not up]
+            short = img.id[7:19]
+            if not reference.looks_like_id(name) and not _is_id_prefix(name, img.id):
+                key = _key(reference.parse(name))
+                last = len(img.tags) <= 1
+                if last and not force and (running or stopped):
                     raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force) - '
-                                   f"container {users[0][:12]} is using its referenced image {img.id[7:19]}")
+                                   f"container {(running + stopped)[0][:12]} is using its referenced image {short}")
+                with self.db.write() as conn:
+                    self.index.remove_tag(conn, key)
+                if not last or running:
+                    return DeleteResult([_familiar(key)], [])  # a running container keeps it, dangling
+                untagged = [_familiar(key)]
             else:
-                if users:
-                    if force:
-                        with self.db.write() as conn:
-                            for t in img.tags:
-                                self.index.remove_tag(conn, t)
-                        return DeleteResult([_familiar(t) for t in img.tags], [])
-                    raise Conflict(f"conflict: unable to delete {img.id[7:19]} (must be forced) - "
-                                   f"image is being used by stopped container {users[0][:12]}")
-                if len(img.tags) > 1 and not force:
-                    raise Conflict(f"conflict: unable to delete {img.id[7:19]} (must be forced) - "
+                if running:
+                    raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - "
+                                   f"image is being used by running container {running[0][:12]}")
+                if not force and stopped:
+                    raise Conflict(f"conflict: unable to delete {short} (must be forced) - "
+                                   f"image is being used by stopped container {stopped[0][:12]}")
+                if not force and len(img.tags) > 1:
+                    raise Conflict(f"conflict: unable to delete {short} (must be forced) - "
                                    "image is referenced in multiple repositories")
-            res.untagged = [_familiar(t) for t in img.tags]
+                untagged = [_familiar(t) for t in img.tags]
             with self.db.write() as conn:
                 self.index.remove(conn, img.id)
                 dead = self.index.unused_snapshots(conn)
-            res.deleted = [img.id] + dead
             await asyncio.to_thread(self._drop, dead)
-            return res
+            return DeleteResult(untagged, [img.id] + dead)
+
+    async def collect_garbage(self) -> list[str]:
+        """Remove layers and blobs nothing uses any more (after a container that kept them went)."""
+        async with self._lock:
+            with self.db.write() as conn:
+                dead = self.index.unused_snapshots(conn)
+            await asyncio.to_thread(self._drop, dead)
+            return dead
 
     def _drop(self, snapshot_ids: list[str]) -> None:
         for cid in snapshot_ids:
@@ -151,7 +159,7 @@ class ImageService:
                 continue
             if "label" in filters and not flt.match_labels(filters["label"], img.config.labels):
                 continue
-            res = await self.delete(img.id, force=True, prune=True, running_users={})
+            res = await self.delete(img.id, force=True, users={})
             deleted += [{"Untagged": t} for t in res.untagged] + [{"Deleted": d} for d in res.deleted]
             reclaimed += sum(sizes.get(d, 0) for d in res.deleted[1:])  # only layers no image uses any more
         return deleted, reclaimed

@@ -38,18 +38,24 @@ class ContainerIndex:
     def all(self) -> list[Container]:
         return [self._container(r) for r in self.db.query(self._SELECT + " ORDER BY c.created DESC, c.rowid DESC")]
 
-    def reserve(self, c: Container) -> None:
-        """Insert an incomplete row; the unique name makes a concurrent create lose with 409."""
+    def reserve(self, c: Container, chain_ids: list[str]) -> None:
+        """Insert an incomplete row and its layers; the unique name makes a concurrent create lose with 409."""
         try:
             with self.db.write() as conn:
                 conn.execute("INSERT INTO containers(id, name, image_id, created, spec, complete) VALUES (?,?,?,?,?,0)",
                              (c.id, c.name, c.image_id, c.created, c.spec.to_json()))
                 conn.execute("INSERT INTO container_state(id, status) VALUES (?, 'created')", (c.id,))
+                conn.executemany("INSERT INTO container_layers(container_id, position, chain_id) VALUES (?,?,?)",
+                                 [(c.id, i, chain) for i, chain in enumerate(chain_ids)])
         except sqlite3.IntegrityError:
             owner = self.db.one("SELECT id FROM containers WHERE name=?", (c.name,))
             if owner:
                 raise Conflict.container_name(c.name, owner[0]) from None
             raise
+
+    def chain_ids(self, cid: str) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT chain_id FROM container_layers WHERE container_id=? ORDER BY position", (cid,))]
 
     def complete(self, cid: str) -> None:
         with self.db.write() as conn:

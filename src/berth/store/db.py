@@ -9,6 +9,9 @@ Schema (version 1):
 - ``snapshots(chain_id, diff_id, parent, size)``: unpacked layers, shared by images.
 - ``containers(id, name, image_id, created, spec, complete)``: write-once config;
   ``complete`` is 0 while the container is being made (a crash leaves 0, recovery removes it).
+  ``image_id`` is not a foreign key: as in Docker, a stopped container's image may be deleted.
+- ``container_layers(container_id, position, chain_id)``: the layers under a container's
+  root, bottom first; they keep their snapshots alive when the image goes.
 - ``container_state(id, status, pid, exit_code, started_at, finished_at, error, restart_count, oom_killed)``: mutable.
 """
 from __future__ import annotations
@@ -46,12 +49,18 @@ _MIGRATIONS = [
     CREATE TABLE containers (
         id TEXT PRIMARY KEY CHECK (length(id) = 64),
         name TEXT NOT NULL UNIQUE,
-        image_id TEXT NOT NULL REFERENCES images(id),
+        image_id TEXT NOT NULL,
         created TEXT NOT NULL,
         spec TEXT NOT NULL,
         complete INTEGER NOT NULL DEFAULT 0 CHECK (complete IN (0, 1))
     );
     CREATE INDEX containers_image ON containers(image_id);
+    CREATE TABLE container_layers (
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        chain_id TEXT NOT NULL REFERENCES snapshots(chain_id),
+        PRIMARY KEY (container_id, position)
+    );
     CREATE TABLE container_state (
         id TEXT PRIMARY KEY REFERENCES containers(id) ON DELETE CASCADE,
         status TEXT NOT NULL CHECK (status IN

@@ -81,12 +81,13 @@ class ImageIndex:
         conn.execute("DELETE FROM images WHERE id=?", (image_id,))
 
     def unused_snapshots(self, conn: sqlite3.Connection) -> list[str]:
-        """Snapshot rows no image uses and no other snapshot builds on, deleted from the DB."""
+        """Snapshot rows no image or container uses and no other snapshot builds on, deleted from the DB."""
         removed: list[str] = []
         while True:
             rows = conn.execute(
                 "SELECT chain_id FROM snapshots s WHERE NOT EXISTS "
                 "(SELECT 1 FROM image_layers l WHERE l.chain_id = s.chain_id) AND NOT EXISTS "
+                "(SELECT 1 FROM container_layers k WHERE k.chain_id = s.chain_id) AND NOT EXISTS "
                 "(SELECT 1 FROM snapshots c WHERE c.parent = s.chain_id)").fetchall()
             if not rows:
                 return removed
@@ -97,4 +98,4 @@ class ImageIndex:
     def used_blobs(self) -> set[str]:
         """Digests the content store must keep: configs and layer tars."""
         ids = {r[0] for r in self.db.query("SELECT id FROM images")}
-        return ids | {r[0] for r in self.db.query("SELECT diff_id FROM image_layers")}
+        return ids | {r[0] for r in self.db.query("SELECT diff_id FROM snapshots")}

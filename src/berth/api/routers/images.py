@@ -42,8 +42,7 @@ def routes(app: web.Application) -> list:
         return web.Response(status=201)
 
     async def delete(request: web.Request) -> web.Response:
-        res = await images.delete(request.match_info["name"], qbool(request, "force"), not qbool(request, "noprune"),
-                                  containers.users_of_images())
+        res = await images.delete(request.match_info["name"], qbool(request, "force"), containers.users_of_images())
         return json_response([{"Untagged": t} for t in res.untagged] + [{"Deleted": d} for d in res.deleted])
 
     async def create(request: web.Request) -> web.StreamResponse:
