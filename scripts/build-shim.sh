@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build berth-shim, the per-container monitor, from shim/berth-shim.c.
+# Build berth-shim, the per-container monitor, from every shim/*.c (one binary).
 # Usage: scripts/build-shim.sh [OUT]   (default OUT: .venv/bin/berth-shim under the repo root)
 # Works from any directory; a relative OUT is taken relative to the caller's cwd.
 set -eu
@@ -10,5 +10,5 @@ repo_root=$(CDPATH= cd -- "$script_dir/.." && pwd)
 out=${1:-"$repo_root/.venv/bin/berth-shim"}
 mkdir -p -- "$(dirname -- "$out")"
 
-gcc -O2 -Wall -Wextra -o "$out" "$repo_root/shim/berth-shim.c"
+gcc -O2 -Wall -Wextra -o "$out" "$repo_root"/shim/*.c
 echo "built $out"
