@@ -1,4 +1,4 @@
-"""Integration tests for berth-shim (berth-shim (shim/)) driving a real runc.
+"""Integration tests for berth-shim (the C sources in shim/) driving a real runc.
 
 Needs root and runc; skipped otherwise.  Every container gets a unique id and
 a runtime root under the test's tmp_path; teardown force-deletes containers,
