@@ -69,3 +69,36 @@ def test_bad_daemon_json_is_one_clear_line(bare):
                           text=True, timeout=30)
     assert proc.returncode != 0
     assert "daemon.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_add_runtime_runs_containers_through_it(bare):
+    """--add-runtime NAME=PATH and HostConfig.Runtime: the container is run by that binary."""
+    wrapper = os.path.join(bare.dir, "my-runtime")
+    calls = os.path.join(bare.dir, "calls")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\necho \"$@\" >> {calls}\nexec runc \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    d = Daemon(f"--add-runtime=mine={wrapper}")
+    try:
+        d.start()
+        d.import_busybox()
+        status, info = d.api("GET", "/info")
+        assert "mine" in info["Runtimes"]
+        out = d.cli("run", "--rm", "--runtime", "mine", "busybox", "echo", "via wrapper")
+        assert out.stdout == b"via wrapper\n"
+        with open(calls) as f:
+            assert any(" create " in f" {line} " for line in f)
+        bad = d.cli("run", "--rm", "--runtime", "nope", "busybox", "true", check=False)
+        assert bad.returncode != 0 and b"runtime" in bad.stderr
+    finally:
+        d.cleanup()
+
+
+def test_no_new_privileges_is_off_unless_asked(daemon):
+    plain = daemon.cli("run", "--rm", "busybox", "grep", "NoNewPrivs", "/proc/self/status").stdout
+    asked = daemon.cli("run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs",
+                       "/proc/self/status").stdout
+    assert plain.split() == [b"NoNewPrivs:", b"0"]
+    assert asked.split() == [b"NoNewPrivs:", b"1"]
+    bad = daemon.cli("run", "--rm", "--security-opt", "seccomp=x", "busybox", "true", check=False)
+    assert bad.returncode == 125 and b"security-opt" in bad.stderr

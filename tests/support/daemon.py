@@ -56,7 +56,8 @@ class _Unix(http.client.HTTPConnection):
 class Daemon:
     """Starts, kills and restarts one berthd; ``api`` and ``cli`` talk to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra_args: str) -> None:
+        self.extra_args = list(extra_args)
         self.dir = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
         self.socket = os.path.join(self.dir, "s.sock")
         self.host = "unix://" + self.socket
@@ -71,7 +72,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [str(BIN / "berthd")] + (["-H", self.host] if host_flag else []) + [
              "--data-root", self.data_root, "--exec-root", self.exec_root,
-             "--config-file", os.path.join(self.dir, "daemon.json")],
+             "--config-file", os.path.join(self.dir, "daemon.json"), *self.extra_args],
             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
         wait_for(self._pings, 20, what="berthd to answer /_ping")

@@ -51,11 +51,11 @@ def build(cfg: DaemonConfig) -> Engine:
     notifier = Notifier()
     tmp_dir = os.path.join(cfg.data_root, "tmp")
     images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"))
-    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier)
     runtime_root = os.path.join(cfg.exec_root, "runtime")
     runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
     runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}
     runc_for["runc"] = runc_for.get(cfg.runtime, runc_for["runc"])
+    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier, set(runc_for))
     launcher = ShimLauncher(find_shim(cfg.shim), runtime_root)
     lifecycle = Lifecycle(containers, runc_for, launcher, cfg.exec_root, notifier, cfg.log_opts)
     system = SystemService(images, containers, cfg.data_root, cfg.exec_root,

@@ -145,7 +145,7 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
         "env": process_env(c),
         "cwd": c.spec.working_dir or "/",
         "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-        "noNewPrivileges": False,
+        "noNewPrivileges": c.spec.no_new_privileges,
     }
     return {
         "ociVersion": "1.0.2",

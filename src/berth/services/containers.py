@@ -29,7 +29,8 @@ STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", 
 
 class ContainerService:
     def __init__(self, index: ContainerIndex, images: ImageService, snapshots: SnapshotStore, data_root: str,
-                 notifier: Notifier) -> None:
+                 notifier: Notifier, runtimes: set[str]) -> None:
+        self.runtimes = runtimes
         self.index = index
         self.images = images
         self.snapshots = snapshots
@@ -101,6 +102,8 @@ class ContainerService:
                 raise InvalidArgument(f"invalid {field}: {e.message}") from None
         if spec.stop_signal:
             check_signal(spec.stop_signal)
+        if spec.runtime not in self.runtimes:
+            raise InvalidArgument(f"unknown or invalid runtime name: {spec.runtime}")
         img = self.images.resolve(spec.image)
         cid = secrets.token_hex(32)
         merged = merge_image_config(spec, img, cid)

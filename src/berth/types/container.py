@@ -54,6 +54,7 @@ class ContainerSpec:
     extra_hosts: list[str] = field(default_factory=list)
     init: bool = False
     runtime: str = "runc"
+    no_new_privileges: bool = False
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

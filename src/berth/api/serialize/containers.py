@@ -17,7 +17,7 @@ _TYPES = {
     "Volumes": dict, "Image": str,
 }
 _HOST_TYPES = {"AutoRemove": bool, "NetworkMode": str, "RestartPolicy": dict, "LogConfig": dict, "Privileged": bool,
-               "ReadonlyRootfs": bool, "CapAdd": list, "CapDrop": list, "ExtraHosts": list, "Init": bool,
+               "ReadonlyRootfs": bool, "CapAdd": list, "CapDrop": list, "ExtraHosts": list, "Init": bool, "SecurityOpt": list,
                "Runtime": str}
 RESTART_NAMES = ("", "no", "always", "unless-stopped", "on-failure")
 
@@ -88,8 +88,24 @@ def spec_from_create(body: dict) -> ContainerSpec:
         privileged=bool(host.get("Privileged")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
         cap_add=list(host.get("CapAdd") or []), cap_drop=list(host.get("CapDrop") or []),
         extra_hosts=list(host.get("ExtraHosts") or []), init=bool(host.get("Init")),
+        no_new_privileges=_no_new_privileges(host.get("SecurityOpt") or []),
         runtime=host.get("Runtime") or "runc",
     )
+
+
+def _no_new_privileges(opts: list) -> bool:
+    """``no-new-privileges[:true|false]`` (or ``=``); other options are not supported yet."""
+    value = False
+    for opt in opts:
+        if not isinstance(opt, str):
+            raise InvalidArgument("invalid type for HostConfig.SecurityOpt: expected an array of strings")
+        key, sep, val = opt.replace("=", ":", 1).partition(":")
+        if key != "no-new-privileges":
+            raise InvalidArgument(f'invalid --security-opt: "{opt}" is not supported yet')
+        if sep and val not in ("true", "false"):
+            raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+        value = val != "false"
+    return value
 
 
 def _state(c: Container) -> dict:
@@ -114,7 +130,8 @@ def host_config(c: Container) -> dict:
         "CapDrop": s.cap_drop or None, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
         "ExtraHosts": s.extra_hosts or None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None,
         "OomScoreAdj": 0, "PidMode": "", "Privileged": s.privileged, "PublishAllPorts": False,
-        "ReadonlyRootfs": s.readonly_rootfs, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864,
+        "ReadonlyRootfs": s.readonly_rootfs,
+        "SecurityOpt": ["no-new-privileges"] if s.no_new_privileges else None, "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864,
         "Runtime": s.runtime, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
         "BlkioWeight": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
         "MemoryReservation": 0, "MemorySwap": 0, "PidsLimit": None, "Ulimits": None, "Init": s.init or None,

@@ -42,6 +42,7 @@ def _create_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("--stop-signal")
     p.add_argument("--stop-timeout", type=int)
     p.add_argument("--runtime")
+    p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
     return p
@@ -79,7 +80,7 @@ def _body(a: argparse.Namespace) -> dict:
                        "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
                        "LogConfig": {"Type": "json-file", "Config": log_config}, "Privileged": a.privileged,
                        "ReadonlyRootfs": a.read_only, "CapAdd": a.cap_add, "CapDrop": a.cap_drop,
-                       "ExtraHosts": a.add_host},
+                       "ExtraHosts": a.add_host, "SecurityOpt": a.security_opt},
     }
     if a.command:
         body["Cmd"] = a.command
