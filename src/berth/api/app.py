@@ -4,14 +4,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from berth.api import middleware
-from berth.api.routers import containers, images, stubs, system
+from berth.api.routers import containers, events, images, stubs, system
 
 
 def make_app(services: dict) -> web.Application:
-    """``services`` holds: system, images, containers, lifecycle, tmp_dir."""
+    """``services`` holds: system, images, containers, lifecycle, events, tmp_dir."""
     app = web.Application(middlewares=[middleware.errors], client_max_size=0)
     for key, value in services.items():
         app[key] = value
-    for module in (system, images, containers, stubs):
+    for module in (system, images, containers, events, stubs):
         app.router.add_routes(module.routes(app))
     return app

@@ -9,29 +9,31 @@ COMMANDS = {
     "stop": ("containers", "stop"), "kill": ("containers", "kill"), "restart": ("containers", "restart"),
     "rm": ("containers", "rm"), "ps": ("containers", "ps"), "logs": ("containers", "logs"),
     "wait": ("containers", "wait"), "attach": ("containers", "attach"),
+    "pause": ("control", "pause"), "unpause": ("control", "unpause"), "rename": ("control", "rename"),
     "inspect": ("inspect", "inspect"),
     "images": ("images", "images"), "rmi": ("images", "rmi"), "tag": ("images", "tag"),
     "import": ("images", "import_"), "load": ("images", "load"), "save": ("images", "save"),
     "history": ("images", "history"),
-    "info": ("system", "info"), "version": ("system", "version"),
+    "info": ("system", "info"), "version": ("system", "version"), "events": ("events", "events"),
 }
 MANAGEMENT = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "run": "run", "create": "create", "start": "start",
                   "stop": "stop", "kill": "kill", "restart": "restart", "rm": "rm", "remove": "rm", "logs": "logs",
                   "wait": "wait", "attach": "attach", "inspect": ("containers", "inspect_container"),
+                  "pause": "pause", "unpause": "unpause", "rename": "rename",
                   "prune": ("containers", "prune")},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "import": "import",
               "load": "load", "save": "save", "history": "history", "inspect": ("images", "inspect_image"),
               "prune": ("images", "prune")},
-    "system": {"df": ("system", "df"), "info": "info"},
+    "system": {"df": ("system", "df"), "info": "info", "events": "events"},
 }
 USAGE = """Usage:  berth [-H HOST] COMMAND
 
 A container engine that speaks the Docker Engine API.
 
 Commands:
-  run create start stop kill restart rm ps logs wait attach inspect
-  images rmi tag import load save history info version
+  run create start stop kill restart rm ps logs wait attach inspect pause unpause rename
+  images rmi tag import load save history info version events
 Management commands:
   container  (ls, run, create, start, stop, kill, restart, rm, logs, wait, inspect, prune)
   image      (ls, rm, tag, import, load, save, history, inspect, prune)

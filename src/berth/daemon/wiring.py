@@ -10,6 +10,7 @@ from berth.errors import InvalidArgument
 from berth.runtime.runc import Runc
 from berth.runtime.shim import ShimLauncher, find_shim
 from berth.services.containers import ContainerService
+from berth.services.events import EventBus
 from berth.services.images import ImageService
 from berth.services.lifecycle import Lifecycle
 from berth.services.notify import Notifier
@@ -28,11 +29,12 @@ class Engine:
     containers: ContainerService
     lifecycle: Lifecycle
     system: SystemService
+    events: EventBus
     tmp_dir: str
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
-                "lifecycle": self.lifecycle, "tmp_dir": self.tmp_dir}
+                "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir}
 
 
 def _binary(name: str) -> str:
@@ -50,16 +52,17 @@ def build(cfg: DaemonConfig) -> Engine:
     snapshots = SnapshotStore(cfg.data_root)
     notifier = Notifier()
     tmp_dir = os.path.join(cfg.data_root, "tmp")
-    images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"))
+    events = EventBus()
+    images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"), events)
     runtime_root = os.path.join(cfg.exec_root, "runtime")
     runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
     runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}
     runc_for["runc"] = runc_for.get(cfg.runtime, runc_for["runc"])
-    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier, set(runc_for))
+    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier, set(runc_for), events)
     launcher = ShimLauncher(find_shim(cfg.shim), runtime_root)
     lifecycle = Lifecycle(containers, runc_for, launcher, cfg.exec_root, notifier, cfg.log_opts)
     system = SystemService(images, containers, cfg.data_root, cfg.exec_root,
                            {n: r.binary for n, r in runc_for.items()}, cfg.runtime,
                            "2" if lifecycle.facts.cgroup_v2 else "1")
     os.makedirs(tmp_dir, exist_ok=True)
-    return Engine(db, images, containers, lifecycle, system, tmp_dir)
+    return Engine(db, images, containers, lifecycle, system, events, tmp_dir)

@@ -19,6 +19,7 @@ from berth.util import mount as mnt
 from berth.util.fs import atomic_write, dir_size, read_text, remove_tree
 from berth.services import names
 from berth.services.images import ImageService
+from berth.services.events import EventBus
 from berth.services.notify import Notifier
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -29,8 +30,9 @@ STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", 
 
 class ContainerService:
     def __init__(self, index: ContainerIndex, images: ImageService, snapshots: SnapshotStore, data_root: str,
-                 notifier: Notifier, runtimes: set[str]) -> None:
+                 notifier: Notifier, runtimes: set[str], events: EventBus) -> None:
         self.runtimes = runtimes
+        self.events = events
         self.index = index
         self.images = images
         self.snapshots = snapshots
@@ -117,8 +119,13 @@ class ContainerService:
             remove_tree(self.dir(cid))
             self.index.delete(cid)
             raise
-        warnings = []
-        return self.index.get(cid), warnings  # type: ignore[return-value]
+        made = self.index.get(cid)
+        self.emit(made, "create")
+        return made, []  # type: ignore[return-value]
+
+    def emit(self, c: Container, action: str, **extra: str) -> None:
+        """A container event with Docker's attributes: image, name, labels, and ``extra``."""
+        self.events.publish("container", action, c.id, {**c.spec.labels, "image": c.spec.image, "name": c.name, **extra})
 
     def _make_dirs(self, c: Container) -> None:
         d = self.dir(c.id)
@@ -141,6 +148,17 @@ class ContainerService:
     def host_files(self, cid: str) -> dict[str, str]:
         d = self.dir(cid)
         return {f"/etc/{n}": os.path.join(d, n) for n in ("hostname", "hosts", "resolv.conf")}
+
+    async def rename(self, ref: str, new: str) -> None:
+        c = self.get(ref)
+        new = new.lstrip("/") if new else ""
+        if not new or not _NAME.match("/" + new):
+            raise InvalidArgument(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if new == c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        self.index.rename(c.id, new)
+        self.emit(self.get(c.id), "rename", oldName="/" + c.name)
+        await self.notifier.changed()
 
     # -- rootfs -----------------------------------------------------------------
     def mount_rootfs(self, c: Container) -> str:
@@ -169,6 +187,7 @@ class ContainerService:
                            "Stop the container before attempting removal or force remove")
         await asyncio.to_thread(self._remove_files, c.id)
         self.index.delete(c.id)
+        self.emit(c, "destroy")
         if self.images.index.get(c.image_id) is None:
             await self.images.collect_garbage()  # its image went first: its layers go now
         await self.notifier.changed()

@@ -13,6 +13,7 @@ from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.image.archive import SavedImage, read_archive, write_archive
 from berth.image.layers import apply_layer, store_uncompressed
 from berth.runtime.logs import now_rfc3339
+from berth.services.events import EventBus
 from berth.store.content import ContentStore
 from berth.store.db import Database
 from berth.store.images import ImageIndex
@@ -31,7 +32,8 @@ class DeleteResult:
 
 class ImageService:
     def __init__(self, db: Database, index: ImageIndex, content: ContentStore, snapshots: SnapshotStore,
-                 staging_root: str) -> None:
+                 staging_root: str, events: EventBus) -> None:
+        self.events = events
         self.db = db
         self.index = index
         self.content = content
@@ -93,6 +95,7 @@ class ImageService:
             raise InvalidArgument("refusing to create a tag with a digest reference")
         with self.db.write() as conn:
             self.index.set_tag(conn, _key(ref), img.id)
+        self.events.publish("image", "tag", img.id, {"name": _familiar(_key(ref))})
 
     async def delete(self, name: str, force: bool, users: dict[str, list[tuple[str, bool]]]) -> DeleteResult:
         """Docker's rmi: untag a reference, delete the image when its last reference goes.
@@ -115,7 +118,7 @@ class ImageService:
                 with self.db.write() as conn:
                     self.index.remove_tag(conn, key)
                 if not last or running:
-                    return DeleteResult([_familiar(key)], [])  # a running container keeps it, dangling
+                    return self._announce(img.id, DeleteResult([_familiar(key)], []))  # kept, dangling
                 untagged = [_familiar(key)]
             else:
                 if running:
@@ -132,7 +135,14 @@ class ImageService:
                 self.index.remove(conn, img.id)
                 dead = self.index.unused_snapshots(conn)
             await asyncio.to_thread(self._drop, dead)
-            return DeleteResult(untagged, [img.id] + dead)
+            return self._announce(img.id, DeleteResult(untagged, [img.id] + dead))
+
+    def _announce(self, image_id: str, res: DeleteResult) -> DeleteResult:
+        for name in res.untagged:
+            self.events.publish("image", "untag", image_id, {"name": name})
+        if image_id in res.deleted:
+            self.events.publish("image", "delete", image_id, {"name": image_id})
+        return res
 
     async def collect_garbage(self) -> list[str]:
         """Remove layers and blobs nothing uses any more (after a container that kept them went)."""
@@ -236,6 +246,7 @@ class ImageService:
                 apply_change(cfg, change)
             async with self._lock:
                 image_id, _ = await asyncio.to_thread(self._register, cfg.to_json(), [layer], tags)
+            self.events.publish("image", "import", image_id, {"name": _familiar(tags[0]) if tags else image_id})
             return image_id
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -253,6 +264,8 @@ class ImageService:
                     tags = [_key(reference.parse(t)) for t in img.repo_tags]
                     image_id, _ = await asyncio.to_thread(self._register, img.config, img.layers, tags)
                     out += [f"Loaded image: {_familiar(t)}" for t in tags] or [f"Loaded image ID: {image_id}"]
+                    self.events.publish("image", "load", image_id,
+                                        {"name": _familiar(tags[0]) if tags else image_id})
             return out
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -267,6 +280,7 @@ class ImageService:
                 ref = reference.parse(name, default_tag=None)
                 keys = [_key(ref)] if ref.tag else [t for t in img.tags if t.rsplit(":", 1)[0] == ref.repository]
                 entry.repo_tags += [_familiar(k) for k in keys if _familiar(k) not in entry.repo_tags]
+            self.events.publish("image", "save", img.id, {"name": name})
         return list(plan.values())
 
     @staticmethod

@@ -2,21 +2,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal as _signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from berth.errors import Conflict, InvalidArgument, NotModified, SystemError_
+from berth.errors import BerthError, Conflict, InvalidArgument, NotModified, SystemError_
 from berth.runtime import shim as shimlib
-from berth.runtime.logs import now_rfc3339
+from berth.runtime.logs import now_rfc3339, parse_time
 from berth.runtime.runc import Runc
 from berth.runtime.spec import HostFacts, build_spec, parse_user
 from berth.types.container import Container, ContainerState
 from berth.util.fs import atomic_write, read_text, resolve_in_root
 from berth.services.containers import ContainerService
 from berth.services.notify import Notifier
+from berth.services.restarts import RestartManager
 
 
 @dataclass
@@ -102,6 +105,8 @@ class Lifecycle:
         self._monitors: dict[str, asyncio.Task] = {}
         self._exits: dict[str, int] = {}  # container → how many exits seen (for next-exit waits)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._restarting: dict[str, asyncio.Task] = {}
+        self.restarts = RestartManager()
         self.on_exit: list = []
 
     def _lock(self, cid: str) -> asyncio.Lock:
@@ -126,7 +131,16 @@ class Lifecycle:
                 raise NotModified("container already started")
             if c.state.status == "removing":
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            self.containers.index.update_state(c.id, manually_stopped=False)
             await self._start(c)
+
+    async def start_on_boot(self, c: Container) -> None:
+        """berthd starting up: bring back what the restart policy says should run."""
+        if not c.state.running and self.restarts.start_on_boot(c):
+            try:
+                await self.start(c.id)
+            except BerthError:
+                pass  # recorded in the container's state
 
     async def _start(self, c: Container) -> None:
         paths = self.paths(c.id)
@@ -151,10 +165,10 @@ class Lifecycle:
         except SystemError_ as e:
             await self._failed_start(c, e, runc)
             raise
-        state = ContainerState("running", pid, 0, now_rfc3339(), c.state.finished_at, "",
-                               c.state.restart_count, False)
-        self.containers.index.save_state(c.id, state)
+        self.containers.index.update_state(c.id, status="running", pid=pid, exit_code=0, started_at=now_rfc3339(),
+                                           error="", oom_killed=False)
         self._follow(c.id, watch)
+        self.containers.emit(c, "start")
         await self.notifier.changed()
         del rootfs
 
@@ -182,8 +196,8 @@ class Lifecycle:
         await asyncio.to_thread(self.containers.unmount_rootfs, c.id)
         msg = str(err)
         code = 127 if "no such file" in msg or "not found" in msg else 126 if "permission denied" in msg else 128
-        state = ContainerState("created" if c.state.status == "created" else "exited", 0, code,
-                               c.state.started_at, c.state.finished_at, msg, c.state.restart_count)
+        state = dataclasses.replace(c.state, status="created" if c.state.status == "created" else "exited",
+                                    pid=0, exit_code=code, error=msg)
         self.containers.index.save_state(c.id, state)
         for session, _ in self._pending.pop(c.id, []):
             session.ready.set()
@@ -220,11 +234,16 @@ class Lifecycle:
             code, error = 137, "container monitor exited unexpectedly"
         await self.runc(c).delete(cid)
         await asyncio.to_thread(self.containers.unmount_rootfs, cid)
-        state = ContainerState("exited", 0, code, c.state.started_at, now_rfc3339(), error, c.state.restart_count,
-                               c.state.oom_killed)
+        c = self.containers.index.get(cid) or c  # fresh: a stop may have come meanwhile
+        state = dataclasses.replace(c.state, status="exited", pid=0, exit_code=code, finished_at=now_rfc3339(),
+                                    error=error)
         self.containers.index.save_state(cid, state)
+        self.containers.emit(c, "die", exitCode=str(code))
         self._exits[cid] = self._exits.get(cid, 0) + 1
         self._monitors.pop(cid, None)
+        c.state = state
+        if self.restarts.should_restart(c, code):
+            self._schedule_restart(c)
         await self.notifier.changed()
         if c.spec.auto_remove:
             try:
@@ -234,6 +253,39 @@ class Lifecycle:
         for hook in self.on_exit:
             await hook(cid)
 
+    def _schedule_restart(self, c: Container) -> None:
+        ran_for = time.time() - parse_time(c.state.started_at) if c.state.started_at else 0.0
+        delay = self.restarts.next_delay(c.id, ran_for)
+        self.containers.index.update_state(c.id, status="restarting")
+        self._restarting[c.id] = asyncio.ensure_future(self._restart_later(c.id, delay))
+
+    async def _restart_later(self, cid: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(cid):
+            self._restarting.pop(cid, None)
+            c = self.containers.index.get(cid)
+            if c is None or c.state.status != "restarting":
+                return
+            if c.state.manually_stopped:
+                self.containers.index.update_state(cid, status="exited")
+                await self.notifier.changed()
+                return
+            c.state.restart_count += 1
+            self.containers.index.update_state(cid, restart_count=c.state.restart_count)
+            try:
+                await self._start(c)
+            except BerthError:
+                pass  # _failed_start recorded why; the policy gives up here
+
+    def _cancel_restart(self, cid: str) -> bool:
+        """Stop a pending policy restart; True when there was one."""
+        task = self._restarting.pop(cid, None)
+        if task is None:
+            return False
+        task.cancel()
+        self.containers.index.update_state(cid, status="exited")
+        return True
+
     async def reattach(self, c: Container) -> None:
         """After a daemon restart: follow a container whose shim still runs, or record its exit now."""
         watch = None if self.paths(c.id).read_exit() is not None else await shimlib.connect(self.paths(c.id), b"w")
@@ -242,19 +294,58 @@ class Lifecycle:
         else:
             self._follow(c.id, watch)
 
+    # -- pause / rename -------------------------------------------------------------
+    async def pause(self, ref: str, pause: bool) -> None:
+        """Freeze (or thaw) every process of a running container."""
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            c = self.containers.refresh(c)
+            if not c.state.running:
+                raise Conflict(f"Container {c.id} is not running")
+            if pause and c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is already paused")
+            if not pause and c.state.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            runc = self.runc(c)
+            await (runc.pause(c.id) if pause else runc.resume(c.id))
+            c.state.status = "paused" if pause else "running"
+            self.containers.index.save_state(c.id, c.state)
+        self.containers.emit(c, "pause" if pause else "unpause")
+        await self.notifier.changed()
+
     # -- stop / kill / restart -----------------------------------------------------
     async def kill(self, ref: str, sig: str | None) -> None:
-        c = self.containers.get(ref)
         num = signal_number(sig)
+        c = self.containers.get(ref)
+        await self._mark_stopped(c.id)  # from here on, an exit does not schedule a policy restart
+        if self._cancel_restart(c.id):
+            return
+        async with self._lock(c.id):  # a policy restart in flight finishes first
+            c = self.containers.refresh(c)
         if not c.state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         exits = self._exits.get(c.id, 0)
         await self.runc(c).kill(c.id, str(num), all_processes=num == _signal.SIGKILL)
+        self.containers.emit(c, "kill", signal=str(num))
+        if c.state.status == "paused" and num == _signal.SIGKILL:
+            await self.runc(c).resume(c.id)  # frozen processes die only once thawed
         if num == _signal.SIGKILL:  # as dockerd: a kill with SIGKILL returns once the container has stopped
             await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, 10)
 
+    async def _mark_stopped(self, cid: str) -> None:
+        """Stopped by hand: restart policies leave it alone (until berthd restarts, for ``always``)."""
+        self.containers.index.update_state(cid, manually_stopped=True)
+        self.restarts.forget(cid)
+
     async def stop(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
         c = self.containers.get(ref)
+        await self._mark_stopped(c.id)
+        if self._cancel_restart(c.id):
+            self.containers.emit(c, "stop")
+            await self.notifier.changed()
+            return
+        async with self._lock(c.id):  # a policy restart in flight finishes first
+            c = self.containers.refresh(c)
         if not c.state.running:
             raise NotModified("container already stopped")
         await self._stop(c, timeout, sig)
@@ -267,23 +358,34 @@ class Lifecycle:
         if c.state.status == "paused":
             await runc.resume(c.id)
         await runc.kill(c.id, str(num))
-        if await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, None if t < 0 else t):
-            return
-        await runc.kill(c.id, "KILL", all_processes=True)
-        await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, 30)
+        self.containers.emit(c, "kill", signal=str(num))
+        if not await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, None if t < 0 else t):
+            await runc.kill(c.id, "KILL", all_processes=True)
+            self.containers.emit(c, "kill", signal=str(int(_signal.SIGKILL)))
+            await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, 30)
+        self.containers.emit(c, "stop")
 
     async def restart(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
         c = self.containers.get(ref)
+        await self._mark_stopped(c.id)  # the policy must not race this restart; _start clears it
+        self._cancel_restart(c.id)
+        c = self.containers.refresh(c)
         if c.state.running:
             await self._stop(c, timeout, sig)
         async with self._lock(c.id):
             c = self.containers.refresh(c)
             if not c.state.running:
+                self.containers.index.update_state(c.id, manually_stopped=False)
                 await self._start(c)
+        self.containers.emit(c, "restart")
 
     async def force_remove(self, ref: str) -> None:
         c = self.containers.get(ref)
+        await self._mark_stopped(c.id)
+        self._cancel_restart(c.id)
+        c = self.containers.refresh(c)
         if c.state.running:
+            self.containers.emit(c, "kill", signal=str(int(_signal.SIGKILL)))
             exits = self._exits.get(c.id, 0)
             await self.runc(c).kill(c.id, "KILL", all_processes=True)
             await self.notifier.wait_for(lambda: self._exits.get(c.id, 0) > exits, 30)

@@ -44,6 +44,9 @@ async def recover(images: ImageService, containers: ContainerService, lifecycle:
         if len(name) == 64 and name not in listed:
             containers._remove_files(name)
     for c in containers.index.all():
+        if c.state.status == "restarting":  # a policy restart was pending when berthd went
+            c.state.status = "exited"
+            containers.index.save_state(c.id, c.state)
         if c.state.running:
             if lifecycle.paths(c.id).read_exit() is None and os.path.exists(lifecycle.paths(c.id).socket):
                 r.reattached += 1
@@ -59,4 +62,6 @@ async def recover(images: ImageService, containers: ContainerService, lifecycle:
                 await lifecycle.runc(c).delete(c.id)
                 r.half_started += 1
             containers.unmount_rootfs(c.id)
+    for c in containers.index.all():
+        await lifecycle.start_on_boot(c)
     return r

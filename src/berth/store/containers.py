@@ -18,6 +18,7 @@ class ContainerIndex:
     def _container(self, row: sqlite3.Row) -> Container:
         state = ContainerState(**{k: row[k] for k in _STATE_COLS})
         state.oom_killed = bool(state.oom_killed)
+        state.manually_stopped = bool(state.manually_stopped)
         return Container(row["id"], row["name"], row["image_id"], row["created"],
                          ContainerSpec.from_json(row["spec"]), state)
 
@@ -69,6 +70,15 @@ class ContainerIndex:
         with self.db.write() as conn:
             conn.execute(f"UPDATE container_state SET {sets} WHERE id=?",
                          tuple(getattr(state, k) for k in _STATE_COLS) + (cid,))
+
+    def update_state(self, cid: str, **fields) -> None:
+        """Change only the named state columns (no stale read-modify-write of the others)."""
+        bad = set(fields) - set(_STATE_COLS)
+        if bad:
+            raise ValueError(f"unknown state fields: {bad}")
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self.db.write() as conn:
+            conn.execute(f"UPDATE container_state SET {sets} WHERE id=?", (*fields.values(), cid))
 
     def rename(self, cid: str, name: str) -> None:
         try:

@@ -1,6 +1,6 @@
 """The metadata database: SQLite with foreign keys, WAL and a schema version.
 
-Schema (version 1):
+Schema (version 2; each migration below is applied once, in order):
 
 - ``images(id, config, created, size)``: write-once; ``id`` is the config digest,
   ``config`` its JSON text (the exact bytes live in the content store).
@@ -12,7 +12,8 @@ Schema (version 1):
   ``image_id`` is not a foreign key: as in Docker, a stopped container's image may be deleted.
 - ``container_layers(container_id, position, chain_id)``: the layers under a container's
   root, bottom first; they keep their snapshots alive when the image goes.
-- ``container_state(id, status, pid, exit_code, started_at, finished_at, error, restart_count, oom_killed)``: mutable.
+- ``container_state(id, status, pid, exit_code, started_at, finished_at, error, restart_count, oom_killed,
+  manually_stopped)``: mutable (``manually_stopped`` since version 2).
 """
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ _MIGRATIONS = [
         restart_count INTEGER NOT NULL DEFAULT 0,
         oom_killed INTEGER NOT NULL DEFAULT 0
     );
+    """,
+    # 2: restart policies need to know who stopped a container.
+    """
+    ALTER TABLE container_state ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0
+        CHECK (manually_stopped IN (0, 1));
     """,
 ]
 

@@ -55,6 +55,27 @@ class ContainerSpec:
     init: bool = False
     runtime: str = "runc"
     no_new_privileges: bool = False
+    # Resources and security (HostConfig): 0 / "" / None / empty mean "not set", as in Docker's JSON.
+    memory: int = 0
+    memory_swap: int = 0  # memory + swap; -1 unlimited
+    memory_reservation: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    pids_limit: int | None = None
+    ulimits: list[dict] = field(default_factory=list)  # [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    shm_size: int = 0  # bytes; 0 means Docker's default, 64 MiB
+    oom_kill_disable: bool = False
+    oom_score_adj: int = 0
+    devices: list[dict] = field(default_factory=list)  # [{"PathOnHost", "PathInContainer", "CgroupPermissions"}]
+    sysctls: dict[str, str] = field(default_factory=dict)
+    group_add: list[str] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)  # {"/run": "size=64m,mode=1777"}
+    security_opt: list[str] = field(default_factory=list)  # as the client sent them (shown by inspect)
+    seccomp_profile: str = ""  # "" the default profile, "unconfined", or a profile's JSON text
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -78,6 +99,7 @@ class ContainerState:
     error: str = ""
     restart_count: int = 0
     oom_killed: bool = False
+    manually_stopped: bool = False
 
     @property
     def running(self) -> bool:

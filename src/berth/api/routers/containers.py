@@ -69,6 +69,18 @@ def routes(app: web.Application) -> list:
         await lifecycle.restart(request.match_info["id"], qint(request, "t"), request.query.get("signal"))
         return web.Response(status=204)
 
+    async def pause(request: web.Request) -> web.Response:
+        await lifecycle.pause(request.match_info["id"], True)
+        return web.Response(status=204)
+
+    async def unpause(request: web.Request) -> web.Response:
+        await lifecycle.pause(request.match_info["id"], False)
+        return web.Response(status=204)
+
+    async def rename(request: web.Request) -> web.Response:
+        await containers.rename(request.match_info["id"], request.query.get("name", ""))
+        return web.Response(status=204)
+
     async def wait(request: web.Request) -> web.StreamResponse:
         waiting = lifecycle.wait(request.match_info["id"], request.query.get("condition", ""))
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -177,6 +189,9 @@ def routes(app: web.Application) -> list:
     add(r, "POST", "/containers/{id}/kill", kill)
     add(r, "POST", "/containers/{id}/restart", restart)
     add(r, "POST", "/containers/{id}/wait", wait)
+    add(r, "POST", "/containers/{id}/pause", pause)
+    add(r, "POST", "/containers/{id}/unpause", unpause)
+    add(r, "POST", "/containers/{id}/rename", rename)
     add(r, "GET", "/containers/{id}/logs", logs)
     add(r, "POST", "/containers/{id}/attach", attach)
     add(r, "DELETE", "/containers/{id}", remove)
