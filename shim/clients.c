@@ -4,16 +4,22 @@
  * A client's first byte selects its mode:
  *   'a'  attach: receives output frames; further bytes it sends are ignored
  *   'A'  attach with stdin: receives frames; further bytes go to the
- *        container's stdin; its EOF closes the container's stdin
+ *        container's stdin; its EOF closes the container's stdin (not with
+ *        a TTY: then it closes nothing)
  *   'w'  watch: receives nothing more; the connection closes after the exit
  *        file has been written
- * The shim answers the mode byte with one byte, '+', once the client is
+ *   'r'  resize: 4 more bytes, rows and cols (uint16 BE); answered '+' or
+ *        '-' (no TTY, ioctl failed), then closed
+ *   'S'  exec mode only, first one only: start the exec; answered
+ *        "ok PID\n" or "error MESSAGE\n" (see launch.c)
+ * The shim answers 'a', 'A' and 'w' with one byte, '+', once the client is
  * registered: every byte of output after that reaches it.
  * A frame is: 1 byte stream (1 stdout, 2 stderr), 4 byte big-endian payload
  * length, payload.
  *
  * Bytes from 'A' clients pass through a bounded buffer into the
- * (non-blocking) stdin pipe; while it holds data, 'A' clients are not polled.
+ * (non-blocking) stdin pipe or pty; while it holds data, 'A' clients are not
+ * polled.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,8 +33,10 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "launch.h"
 #include "options.h"
 #include "startup.h"
+#include "tty.h"
 #include "util.h"
 
 #define LISTEN_BACKLOG  64
@@ -42,7 +50,9 @@ int listen_fd = -1;
 int stdin_w = -1;                   /* write end of the container's stdin */
 static char stdin_buf[STDIN_BUF];   /* bytes not yet accepted by the pipe */
 size_t stdin_len;
+int stdin_tty;
 static int stdin_close_pending;     /* close stdin_w once stdin_buf drains */
+static int stdin_closed;            /* closed for good */
 
 /* ---- socket ----------------------------------------------------------- */
 
@@ -158,6 +168,16 @@ void stdin_close(void)
     xclose(&stdin_w);
     stdin_len = 0;
     stdin_close_pending = 0;
+    stdin_closed = 1;
+}
+
+void stdin_connect(int fd)
+{
+    if (fd < 0)
+        return;
+    stdin_w = fd;
+    set_nonblock(fd);
+    stdin_flush();
 }
 
 /* Push buffered stdin bytes into the pipe without blocking. */
@@ -182,8 +202,10 @@ void stdin_flush(void)
 
 static void stdin_feed(const char *buf, size_t len)
 {
-    if (stdin_w < 0 || stdin_close_pending || len == 0)
+    if (stdin_closed || stdin_close_pending || len == 0)
         return;
+    if (stdin_w < 0 && !stdin_tty)
+        return;     /* no stdin (without a pty, stdin_w exists from the start) */
     if (len > sizeof stdin_buf - stdin_len)
         len = sizeof stdin_buf - stdin_len;   /* cannot happen: reads are bounded */
     memcpy(stdin_buf + stdin_len, buf, len);
@@ -193,13 +215,61 @@ static void stdin_feed(const char *buf, size_t len)
 
 static void stdin_eof(void)
 {
-    if (stdin_w < 0)
+    if (stdin_w < 0 || stdin_tty)
         return;
     stdin_close_pending = 1;
     stdin_flush();
 }
 
 /* ---- reading from clients --------------------------------------------- */
+
+/* 'r': collect rows and cols, set the size, answer, close. */
+static void resize_read(struct client *c)
+{
+    ssize_t n = recv(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - (size_t)c->rlen, MSG_DONTWAIT);
+    char answer;
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        client_drop(c);   /* gone before the size was complete */
+        return;
+    }
+    c->rlen += (int)n;
+    if (c->rlen < (int)sizeof c->rbuf)
+        return;
+    answer = tty_resize((unsigned)c->rbuf[0] << 8 | c->rbuf[1],
+                        (unsigned)c->rbuf[2] << 8 | c->rbuf[3]) == 0 ? '+' : '-';
+    send(c->fd, &answer, 1, MSG_NOSIGNAL);
+    client_drop(c);
+}
+
+/* The mode byte arrived. */
+static void client_mode(struct client *c, int mode)
+{
+    switch (mode) {
+    case 'a': case 'A': case 'w':
+        c->mode = mode;
+        /* Acknowledge: from here on the client receives every byte of output,
+         * so berthd may start the container once it has read this. */
+        if (send(c->fd, "+", 1, MSG_NOSIGNAL) != 1)
+            client_drop(c);
+        return;
+    case 'r':
+        c->mode = mode;
+        c->rlen = 0;
+        resize_read(c);   /* the size usually came with the mode byte */
+        return;
+    case 'S':
+        if (opt.exec && !exec_started) {
+            c->mode = mode;
+            launch_exec(c);
+            return;
+        }
+        break;
+    }
+    client_drop(c);
+}
 
 /* Read what a client sent.  Pending clients read only their mode byte. */
 void client_read(struct client *c)
@@ -208,6 +278,10 @@ void client_read(struct client *c)
     size_t want;
     ssize_t n;
 
+    if (c->mode == 'r') {
+        resize_read(c);
+        return;
+    }
     if (c->mode == 0)
         want = 1;
     else if (c->mode == 'A')
@@ -232,20 +306,12 @@ void client_read(struct client *c)
         return;
     }
     if (c->mode == 0) {
-        if (buf[0] != 'a' && buf[0] != 'A' && buf[0] != 'w') {
-            client_drop(c);
-            return;
-        }
-        c->mode = buf[0];
-        /* Acknowledge: from here on the client receives every byte of output,
-         * so berthd may start the container once it has read this. */
-        if (send(c->fd, "+", 1, MSG_NOSIGNAL) != 1)
-            client_drop(c);
+        client_mode(c, buf[0]);
         return;
     }
     if (c->mode == 'A')
         stdin_feed(buf, (size_t)n);
-    /* 'a' and 'w': ignored */
+    /* 'a', 'w' and 'S': ignored */
 }
 
 void accept_clients(void)
@@ -266,6 +332,7 @@ void accept_clients(void)
         clients[nclients].fd = fd;
         clients[nclients].mode = 0;
         clients[nclients].rd_eof = 0;
+        clients[nclients].rlen = 0;
         nclients++;
         /* The mode byte is usually already queued: take it now so the client
          * sees every byte of output produced after it connected. */

@@ -1,9 +1,11 @@
 /*
  * container: the container's processes and the exit file.  The shim runs
- * "RUNTIME create" with the container's stdio pipes, reads the init's pid
- * from BUNDLE/init.pid, reaps children as a subreaper (SIGCHLD through a
- * signalfd), and finally records the init's exit code (128+signal if it was
- * killed) in the exit file via a temporary file, fsync and rename.
+ * "RUNTIME create" (or, in exec mode, "RUNTIME exec --detach") with the
+ * process's stdio (pipes, or /dev/null plus a console socket with --tty),
+ * reads the process's pid from the runtime's pid file, reaps children as a
+ * subreaper (SIGCHLD through a signalfd), and finally records the process's
+ * exit code (128+signal if it was killed) in the exit file via a temporary
+ * file, fsync and rename.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,34 +55,10 @@ void reap_children(void)
     }
 }
 
-pid_t spawn_runtime_create(int in_fd, int out_fd, int err_fd)
+/* Fork and exec argv with the given stdio; the runtime's pid or -1. */
+static pid_t spawn(char **argv, int in_fd, int out_fd, int err_fd)
 {
-    char logpath[PATH_MAX], pidpath[PATH_MAX];
-    char *argv[16];
-    int i = 0;
-    pid_t pid;
-
-    if (path_join(logpath, sizeof logpath, opt.bundle, "/runc.log") < 0 ||
-        path_join(pidpath, sizeof pidpath, opt.bundle, "/init.pid") < 0) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    argv[i++] = opt.runtime;
-    argv[i++] = "--root";
-    argv[i++] = opt.runtime_root;
-    argv[i++] = "--log";
-    argv[i++] = logpath;
-    argv[i++] = "--log-format";
-    argv[i++] = "json";
-    argv[i++] = "create";
-    argv[i++] = "--bundle";
-    argv[i++] = opt.bundle;
-    argv[i++] = "--pid-file";
-    argv[i++] = pidpath;
-    argv[i++] = opt.id;
-    argv[i] = NULL;
-
-    pid = fork();
+    pid_t pid = fork();
     if (pid != 0)
         return pid;
 
@@ -100,16 +78,84 @@ pid_t spawn_runtime_create(int in_fd, int out_fd, int err_fd)
     _exit(127);
 }
 
-int read_pid_file(void)
+/* "RUNTIME --root R --log BUNDLE/runc.log --log-format json" into argv;
+ * returns the number of arguments. */
+static int global_args(char **argv, char *logpath, size_t size)
 {
-    char path[PATH_MAX], buf[32];
+    int i = 0;
+
+    if (path_join(logpath, size, opt.bundle, "/runc.log") < 0)
+        return -1;
+    argv[i++] = opt.runtime;
+    argv[i++] = "--root";
+    argv[i++] = opt.runtime_root;
+    argv[i++] = "--log";
+    argv[i++] = logpath;
+    argv[i++] = "--log-format";
+    argv[i++] = "json";
+    return i;
+}
+
+pid_t spawn_runtime_create(int in_fd, int out_fd, int err_fd, const char *console)
+{
+    char logpath[PATH_MAX], pidpath[PATH_MAX];
+    char *argv[20];
+    int i;
+
+    i = global_args(argv, logpath, sizeof logpath);
+    if (i < 0 || path_join(pidpath, sizeof pidpath, opt.bundle, "/init.pid") < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    argv[i++] = "create";
+    argv[i++] = "--bundle";
+    argv[i++] = opt.bundle;
+    argv[i++] = "--pid-file";
+    argv[i++] = pidpath;
+    if (console) {
+        argv[i++] = "--console-socket";
+        argv[i++] = (char *)console;
+    }
+    argv[i++] = opt.id;
+    argv[i] = NULL;
+    return spawn(argv, in_fd, out_fd, err_fd);
+}
+
+pid_t spawn_runtime_exec(int in_fd, int out_fd, int err_fd, const char *console,
+                         const char *pidpath)
+{
+    char logpath[PATH_MAX];
+    char *argv[20];
+    int i;
+
+    i = global_args(argv, logpath, sizeof logpath);
+    if (i < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    argv[i++] = "exec";
+    argv[i++] = "--detach";
+    argv[i++] = "--process";
+    argv[i++] = opt.exec;
+    argv[i++] = "--pid-file";
+    argv[i++] = (char *)pidpath;
+    if (console) {
+        argv[i++] = "--console-socket";
+        argv[i++] = (char *)console;
+    }
+    argv[i++] = opt.id;
+    argv[i] = NULL;
+    return spawn(argv, in_fd, out_fd, err_fd);
+}
+
+int read_pid_file(const char *path)
+{
+    char buf[32];
     ssize_t n;
     long v;
     char *end;
     int fd;
 
-    if (path_join(path, sizeof path, opt.bundle, "/init.pid") < 0)
-        return -1;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;

@@ -5,7 +5,8 @@
  * with JSON escaping.  When opt.log_max_size > 0 and the next entry would
  * exceed it, the log rotates: LOG.1 .. LOG.(max_files-2) each move up by one
  * (the oldest is overwritten), LOG becomes LOG.1 and a new LOG is started;
- * with max_files 1, LOG is just truncated.
+ * with max_files 1, LOG is just truncated.  Without --log nothing is logged.
+ * The two output streams themselves (s_out, s_err) live here too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +25,9 @@
 /* Worst case JSON entry: every byte escaped as \u00XX plus the envelope. */
 #define ENTRY_MAX       (MAX_LINE * 6 + 128)
 
+struct stream s_out = { -1, STREAM_STDOUT, "stdout", 0, {0} };
+struct stream s_err = { -1, STREAM_STDERR, "stderr", 0, {0} };
+
 static int log_fd = -1;
 static long long log_size;
 
@@ -34,6 +38,8 @@ int log_open(int trunc)
     struct stat st;
     int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (trunc ? O_TRUNC : 0);
 
+    if (!opt.log)
+        return 0;
     log_fd = open(opt.log, flags, 0640);
     if (log_fd < 0)
         return -1;
@@ -147,6 +153,8 @@ static void log_entry(const struct stream *s, const char *text, size_t len)
 /* Split a chunk of output into lines and log them. */
 void log_output(struct stream *s, const char *buf, size_t len)
 {
+    if (!opt.log)
+        return;
     while (len > 0) {
         size_t space = MAX_LINE - s->plen;
         size_t take = len < space ? len : space;

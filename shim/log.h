@@ -20,7 +20,10 @@ struct stream {
     char partial[MAX_LINE];
 };
 
-/* Open opt.log for appending (truncate it if trunc); 0 or -1 (errno set). */
+/* The container's output: with a TTY everything arrives on s_out. */
+extern struct stream s_out, s_err;
+
+/* Open opt.log for appending (no-op without --log) (truncate it if trunc); 0 or -1 (errno set). */
 int log_open(int trunc);
 
 /* Split a chunk of output into lines and log them. */

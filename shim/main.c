@@ -1,23 +1,80 @@
 /*
  * berth-shim: per-container monitor process for Berth.
  *
- * One shim runs per container.  It creates the container with the OCI
- * runtime (runc), holds the container's stdio pipes, writes the container's
- * output to a Docker json-file log, fans output out to attached clients over
- * a Unix socket, reaps the container's init and records its exit code in an
- * exit file.  It is independent of berthd: the daemon may die and reconnect.
+ * One shim runs per container (and one per exec).  It creates the container
+ * with the OCI runtime (runc), holds the container's stdio (pipes, or a pty
+ * with --tty), writes the container's output to a Docker json-file log,
+ * fans output out to attached clients over a Unix socket, reaps the
+ * container's init and records its exit code in an exit file.  It is
+ * independent of berthd: the daemon may die and reconnect.
  *
  * Usage:
  *   berth-shim --id ID --bundle DIR --runtime PATH --runtime-root DIR
- *              --log PATH --log-max-size BYTES --log-max-files N
- *              --socket PATH --exit-file PATH [--stdin]
+ *              --socket PATH --exit-file PATH [--stdin] [--tty]
+ *              [--log PATH [--log-max-size BYTES] [--log-max-files N]]
+ *              [--exec PROCESS_JSON]
+ * Without --log nothing is logged; --log-max-size defaults to 0 (never
+ * rotate), --log-max-files to 1.  Bad arguments: usage on stderr, exit 2.
  *
- * This file: startup sequence (fork, handshake, runc create), the poll()
- * event loop, draining output after the init exited, and shutdown.
+ * Startup: the process berthd started prints exactly one line on stdout,
+ * "ok PID\n" (exit 0) or "error MESSAGE\n" (exit 1), and exits; the shim
+ * proper runs on, detached (own session, stdio on /dev/null, subreaper).
+ *
+ * Normal mode: the shim runs
+ *   RUNTIME --root ROOT --log BUNDLE/runc.log --log-format json create
+ *     --bundle BUNDLE --pid-file BUNDLE/init.pid [--console-socket
+ *     BUNDLE/console.sock] ID
+ * and reports "ok INIT_PID" once it succeeded, or "error runc create exited
+ * with status N" (details in BUNDLE/runc.log).  berthd runs "runc start".
+ *
+ * Exec mode (--exec PROCESS_JSON; --bundle is only a directory for the
+ * shim's own files): no create; after binding its socket the shim reports
+ * "ok 0" at once.  The first client that sends 'S' makes it run
+ *   RUNTIME --root ROOT --log BUNDLE/runc.log --log-format json exec
+ *     --detach --process PROCESS_JSON --pid-file EXIT_FILE.pid
+ *     [--console-socket BUNDLE/console.sock] ID
+ * and answers "ok PID\n" and closes that connection, or answers
+ * "error runc exec exited with status N\n" (or another "error MESSAGE\n"),
+ * writes 126 to the exit file, closes every client and exits.  Later 'S'
+ * clients are closed without an answer; 'S' outside exec mode likewise.
+ * The exec'd process is then monitored like a container's init.
+ *
+ * --tty: the shim listens on BUNDLE/console.sock (unlinked first), passes it
+ * as --console-socket and takes the pty master runc sends (SCM_RIGHTS)
+ * while waiting for runc; the socket is then closed and removed.  All
+ * output read from the master is stream 1 ("stdout" in the log); 'A'
+ * input is written to the master; an 'A' client's EOF closes nothing.
+ * --stdin makes no difference with --tty.
+ *
+ * Socket (--socket, mode 0600): a client's first byte selects its mode:
+ *   'a'  attach: answered '+', then receives output frames; bytes it sends
+ *        are ignored
+ *   'A'  attach with stdin: as 'a'; further bytes go to the container's
+ *        stdin (32 KiB buffer, flow-controlled); its EOF or departure
+ *        closes the container's stdin (without a TTY)
+ *   'w'  watch: answered '+'; closed after the exit file was written
+ *   'r'  resize: followed by exactly 4 bytes, rows and cols (uint16 BE);
+ *        sets the pty's window size (TIOCSWINSZ), answers '+' ('-' without
+ *        --tty or if the ioctl failed) and closes the connection.  In exec
+ *        mode before 'S' the size is kept and applied to the pty later.
+ *   'S'  start the exec (exec mode, above)
+ * Anything else: the connection is closed.  A frame is 1 byte stream
+ * (1 stdout, 2 stderr), 4 byte big-endian payload length, payload.
+ *
+ * Exit: once the init (or exec'd process) is reaped, output still in the
+ * pipes / pty is read until EOF (EIO for a pty), at most 2 s; then the log
+ * is closed, the exit code (128+signal if killed) is written atomically to
+ * the exit file, every client is closed, the socket is removed and the shim
+ * exits.
+ *
+ * This file: startup sequence (fork, handshake), the poll() event loop,
+ * draining output after the init exited, and shutdown.
  * The other modules:
  *   options.c    command line
  *   startup.c    startup handshake ("ok PID" / "error MESSAGE"), daemonizing
- *   container.c  runc create, init pid file, reaping, exit file
+ *   launch.c     the process's stdio, runc create, runc exec on 'S'
+ *   tty.c        console socket, pty master, window size
+ *   container.c  spawning runc, pid files, reaping, exit file
  *   log.c        json-file log: encoding, partial lines, rotation
  *   clients.c    socket protocol: accept, modes, frames, stdin buffer
  *   util.c       small shared helpers
@@ -42,16 +99,15 @@
 
 #include "clients.h"
 #include "container.h"
+#include "launch.h"
 #include "log.h"
 #include "options.h"
 #include "startup.h"
+#include "tty.h"
 #include "util.h"
 
 #define READ_CHUNK      (32 * 1024)    /* bytes read from a pipe at once */
 #define DRAIN_TIMEOUT_MS 2000
-
-static struct stream s_out = { -1, STREAM_STDOUT, "stdout", 0, {0} };
-static struct stream s_err = { -1, STREAM_STDERR, "stderr", 0, {0} };
 
 static char rbuf[READ_CHUNK];
 
@@ -152,7 +208,8 @@ static void event_loop(void)
     }
 }
 
-/* After the init exited: read what is left in the pipes, at most 2 s. */
+/* After the init exited: read what is left in the pipes (or the pty, until
+ * EIO), at most 2 s. */
 static void drain_output(void)
 {
     long long deadline = now_ms() + DRAIN_TIMEOUT_MS;
@@ -194,9 +251,8 @@ static void drain_output(void)
 
 int main(int argc, char **argv)
 {
-    int ready[2], p_out[2], p_err[2], p_in[2] = { -1, -1 };
-    int cin, status, pid;
-    pid_t child, runc_pid;
+    int ready[2], status;
+    pid_t child;
     sigset_t mask;
 
     /* make sure fds 0-2 exist so that no pipe below lands on them */
@@ -252,64 +308,14 @@ int main(int argc, char **argv)
     if (sig_fd < 0)
         fail_startup("signalfd: %s", strerror(errno));
 
-    /* container stdio pipes: the shim keeps the read ends (and stdin's
-     * write end); the runtime gets the others */
-    if (pipe2(p_out, O_CLOEXEC) != 0 || pipe2(p_err, O_CLOEXEC) != 0)
-        fail_startup("pipe: %s", strerror(errno));
-    if (opt.use_stdin) {
-        if (pipe2(p_in, O_CLOEXEC) != 0)
-            fail_startup("pipe: %s", strerror(errno));
-        cin = p_in[0];
-    } else {
-        cin = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (cin < 0)
-            fail_startup("open /dev/null: %s", strerror(errno));
-    }
-
     if (log_open(0) != 0)
         fail_startup("open log %s: %s", opt.log, strerror(errno));
-
-    /* a stale exit file from an earlier run must not be mistaken for ours */
-    {
-        char tmp[PATH_MAX + 8];
-        if (unlink(opt.exit_file) != 0 && errno != ENOENT)
-            fail_startup("unlink %s: %s", opt.exit_file, strerror(errno));
-        if (path_join(tmp, sizeof tmp, opt.exit_file, ".tmp") == 0)
-            unlink(tmp);
-    }
-
+    launch_prepare();
     setup_socket();
-
-    runc_pid = spawn_runtime_create(cin, p_out[1], p_err[1]);
-    if (runc_pid < 0)
-        fail_startup("starting %s: %s", opt.runtime, strerror(errno));
-    close(cin);
-    close(p_out[1]);
-    close(p_err[1]);
-    s_out.fd = p_out[0];
-    s_err.fd = p_err[0];
-    if (opt.use_stdin) {
-        stdin_w = p_in[1];
-        set_nonblock(stdin_w);
-    }
-
-    while (waitpid(runc_pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            fail_startup("waitpid runtime: %s", strerror(errno));
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        int code = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-        xclose(&s_out.fd);
-        xclose(&s_err.fd);
-        xclose(&stdin_w);
-        fail_startup("runc create exited with status %d", code);
-    }
-    pid = read_pid_file();
-    if (pid <= 0)
-        fail_startup("cannot read pid file %s/init.pid", opt.bundle);
-    init_pid = pid;
-    report("ok %d", pid);
+    if (opt.exec)
+        report("ok 0");     /* runc exec waits for an 'S' client */
+    else
+        launch_create();
 
     event_loop();
 
@@ -321,6 +327,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nclients; i++)
         client_drop(&clients[i]);
     nclients = 0;
+    xclose(&tty_fd);
     xclose(&listen_fd);
     unlink(opt.socket);
     /* reap whatever is still around (zombies would otherwise go to init) */

@@ -24,8 +24,9 @@ static void usage(const char *msg)
         fprintf(stderr, "berth-shim: %s\n", msg);
     fprintf(stderr,
             "usage: berth-shim --id ID --bundle DIR --runtime PATH --runtime-root DIR\n"
-            "                  --log PATH --log-max-size BYTES --log-max-files N\n"
-            "                  --socket PATH --exit-file PATH [--stdin]\n");
+            "                  --socket PATH --exit-file PATH [--stdin] [--tty]\n"
+            "                  [--log PATH [--log-max-size BYTES] [--log-max-files N]]\n"
+            "                  [--exec PROCESS_JSON]\n");
     exit(2);
 }
 
@@ -69,13 +70,15 @@ void parse_args(int argc, char **argv)
         { "socket", required_argument, NULL, 'S' },
         { "exit-file", required_argument, NULL, 'e' },
         { "stdin", no_argument, NULL, 'I' },
+        { "tty", no_argument, NULL, 't' },
+        { "exec", required_argument, NULL, 'x' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    int have_size = 0, have_files = 0;
-    int c;
+    int c, oom = 0;
     char *end;
 
+    opt.log_max_files = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (c) {
@@ -87,12 +90,13 @@ void parse_args(int argc, char **argv)
         case 'S': opt.socket = optarg; break;
         case 'e': opt.exit_file = optarg; break;
         case 'I': opt.use_stdin = 1; break;
+        case 't': opt.tty = 1; break;
+        case 'x': opt.exec = optarg; break;
         case 's':
             errno = 0;
             opt.log_max_size = strtoll(optarg, &end, 10);
             if (errno || end == optarg || *end || opt.log_max_size < 0)
                 usage("--log-max-size must be an integer >= 0");
-            have_size = 1;
             break;
         case 'f':
             errno = 0;
@@ -100,7 +104,6 @@ void parse_args(int argc, char **argv)
             if (errno || end == optarg || *end || opt.log_max_files < 1 ||
                 opt.log_max_files > 1000000)
                 usage("--log-max-files must be an integer >= 1");
-            have_files = 1;
             break;
         case 'h': usage(NULL); break;
         case ':': usage("option is missing its argument"); break;
@@ -110,7 +113,7 @@ void parse_args(int argc, char **argv)
     if (optind != argc)
         usage("unexpected positional argument");
     if (!opt.id || !opt.bundle || !opt.runtime || !opt.runtime_root ||
-        !opt.log || !opt.socket || !opt.exit_file || !have_size || !have_files)
+        !opt.socket || !opt.exit_file)
         usage("missing required option");
     if (opt.id[0] == '\0' || opt.id[0] == '-' || strchr(opt.id, '/'))
         usage("invalid --id");
@@ -119,13 +122,16 @@ void parse_args(int argc, char **argv)
 
     opt.bundle = absolutize(opt.bundle, "--bundle");
     opt.runtime_root = absolutize(opt.runtime_root, "--runtime-root");
-    opt.log = absolutize(opt.log, "--log");
+    if (opt.log && !(opt.log = absolutize(opt.log, "--log")))
+        oom = 1;
+    if (opt.exec && !(opt.exec = absolutize(opt.exec, "--exec")))
+        oom = 1;
     opt.socket = absolutize(opt.socket, "--socket");
     opt.exit_file = absolutize(opt.exit_file, "--exit-file");
     if (strchr(opt.runtime, '/'))
         opt.runtime = absolutize(opt.runtime, "--runtime");
-    if (!opt.bundle || !opt.runtime_root || !opt.log || !opt.socket ||
-        !opt.exit_file || !opt.runtime) {
+    if (!opt.bundle || !opt.runtime_root || !opt.socket || !opt.exit_file ||
+        !opt.runtime || oom) {
         fprintf(stderr, "berth-shim: out of memory\n");
         exit(2);
     }

@@ -2,7 +2,8 @@
 
 Needs root and runc; skipped otherwise.  Every container gets a unique id and
 a runtime root under the test's tmp_path; teardown force-deletes containers,
-waits for the shims to exit and checks that no runc state is left.
+waits for the shims (exec shims too) to exit and checks that no runc state is
+left.
 """
 from __future__ import annotations
 
@@ -77,21 +78,26 @@ def pids_with_arg(arg: str) -> list[int]:
     return found
 
 
-def config_json(args: list[str], rootfs: str) -> dict:
-    """A minimal OCI runtime config, modelled on `runc spec`, without a terminal."""
+def process_json(args: list[str], tty: bool = False) -> dict:
+    """The OCI process object: the container's init, or an exec's process.json."""
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     return {
+        "terminal": tty,
+        "user": {"uid": 0, "gid": 0},
+        "args": args,
+        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "cwd": "/",
+        "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    }
+
+
+def config_json(args: list[str], rootfs: str, tty: bool = False) -> dict:
+    """A minimal OCI runtime config, modelled on `runc spec`."""
+    return {
         "ociVersion": "1.0.2-dev",
-        "process": {
-            "terminal": False,
-            "user": {"uid": 0, "gid": 0},
-            "args": args,
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "cwd": "/",
-            "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
+        "process": process_json(args, tty),
         "root": {"path": rootfs, "readonly": True},
         "hostname": "berth-test",
         "mounts": [
@@ -145,14 +151,16 @@ def rootfs(tmp_path_factory) -> str:
 
 
 class Shim:
-    """A shim started for one container, with the paths it was given."""
+    """A shim started for one container (or an exec in it), with the paths it was given."""
 
-    def __init__(self, env: "Env", cid: str, bundle: Path, line: str, returncode: int, stderr: str):
+    def __init__(self, env: "Env", cid: str, bundle: Path, line: str, returncode: int, stderr: str,
+                 name: str | None = None):
         self.env, self.cid, self.bundle = env, cid, bundle
         self.line, self.returncode, self.stderr = line, returncode, stderr
-        self.sock = str(env.dir / f"{cid}.sock")
-        self.log = env.dir / f"{cid}.log"
-        self.exit_file = env.dir / f"{cid}.exit"
+        name = name or cid
+        self.sock = str(env.dir / f"{name}.sock")
+        self.log = env.dir / f"{name}.log"
+        self.exit_file = env.dir / f"{name}.exit"
         self.init_pid = int(line.split()[1]) if line.startswith("ok ") else None
 
     @property
@@ -173,6 +181,29 @@ class Shim:
 
     def start(self) -> None:
         self.env.runc("start", self.cid)
+
+    def resize(self, rows: int, cols: int) -> bytes:
+        """Send mode 'r' and a window size; the answer, after which the shim closes."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(15)
+        s.connect(self.sock)
+        s.sendall(b"r" + struct.pack(">HH", rows, cols))
+        answer = s.recv(1)
+        assert s.recv(1) == b"", "the shim closes a resize connection after answering"
+        s.close()
+        return answer
+
+    def exec_start(self) -> bytes:
+        """Send mode 'S'; the whole answer (up to the shim closing the connection)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(self.sock)
+        s.sendall(b"S")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        s.close()
+        return data
 
     def wait_exit(self, timeout: float = 15) -> int:
         wait_for(self.exit_file.exists, timeout, f"exit file of {self.cid}")
@@ -197,16 +228,24 @@ class Env:
             assert res.returncode == 0, f"runc {args}: {res.stderr}"
         return res
 
-    def bundle(self, cid: str, args: list[str], rootfs: str | None = None) -> Path:
+    def bundle(self, cid: str, args: list[str], rootfs: str | None = None, tty: bool = False) -> Path:
         b = self.dir / f"bundle-{cid}"
         b.mkdir()
-        (b / "config.json").write_text(json.dumps(config_json(args, rootfs or self.rootfs)))
+        (b / "config.json").write_text(json.dumps(config_json(args, rootfs or self.rootfs, tty)))
         return b
 
-    def shim(self, args: list[str], *, stdin=False, max_size=0, max_files=1,
+    def launch(self, cmd: list[str]) -> tuple[str, int, str]:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        # The launcher prints one line and exits; the shim proper has its
+        # stdio on /dev/null, so EOF arrives as soon as the launcher is gone.
+        out, err = proc.communicate(timeout=30)
+        return out, proc.returncode, err
+
+    def shim(self, args: list[str], *, stdin=False, tty=False, max_size=0, max_files=1,
              rootfs: str | None = None) -> Shim:
         cid = "bt-" + uuid.uuid4().hex[:12]
-        bundle = self.bundle(cid, args, rootfs)
+        bundle = self.bundle(cid, args, rootfs, tty)
         cmd = [self.shim_bin, "--id", cid, "--bundle", str(bundle), "--runtime", RUNC,
                "--runtime-root", str(self.root), "--log", str(self.dir / f"{cid}.log"),
                "--log-max-size", str(max_size), "--log-max-files", str(max_files),
@@ -214,12 +253,30 @@ class Env:
                "--exit-file", str(self.dir / f"{cid}.exit")]
         if stdin:
             cmd.append("--stdin")
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        # The launcher prints one line and exits; the shim proper has its
-        # stdio on /dev/null, so EOF arrives as soon as the launcher is gone.
-        out, err = proc.communicate(timeout=30)
-        shim = Shim(self, cid, bundle, out, proc.returncode, err)
+        if tty:
+            cmd.append("--tty")
+        shim = Shim(self, cid, bundle, *self.launch(cmd))
+        self.shims.append(shim)
+        return shim
+
+    def exec_shim(self, target: Shim, args: list[str], *, stdin=False, tty=False, log=False) -> Shim:
+        """An exec-mode shim for a process in target's container (it waits for 'S')."""
+        name = f"{target.cid}-exec-{uuid.uuid4().hex[:8]}"
+        bundle = self.dir / f"exec-{name}"
+        bundle.mkdir()
+        process = bundle / "process.json"
+        process.write_text(json.dumps(process_json(args, tty)))
+        cmd = [self.shim_bin, "--id", target.cid, "--bundle", str(bundle), "--runtime", RUNC,
+               "--runtime-root", str(self.root), "--exec", str(process),
+               "--socket", str(self.dir / f"{name}.sock"),
+               "--exit-file", str(self.dir / f"{name}.exit")]
+        if log:
+            cmd += ["--log", str(self.dir / f"{name}.log")]
+        if stdin:
+            cmd.append("--stdin")
+        if tty:
+            cmd.append("--tty")
+        shim = Shim(self, target.cid, bundle, *self.launch(cmd), name=name)
         self.shims.append(shim)
         return shim
 
@@ -268,6 +325,43 @@ def read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
 
 def joined(frames, stream: int) -> bytes:
     return b"".join(p for s, p in frames if s == stream)
+
+
+class FrameReader:
+    """Incremental frame reading from an attach connection."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.buf, self.frames, self.eof = sock, b"", [], False
+
+    def _pump(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            self.eof = True
+        self.buf += chunk
+        while len(self.buf) >= 5:
+            stream, length = struct.unpack(">BI", self.buf[:5])
+            if len(self.buf) < 5 + length:
+                break
+            self.frames.append((stream, self.buf[5:5 + length]))
+            self.buf = self.buf[5 + length:]
+
+    def output(self, stream: int = 1) -> bytes:
+        return joined(self.frames, stream)
+
+    def until(self, pattern: bytes, timeout: float = 15) -> bytes:
+        """Read until stream 1 matches the regex pattern; the output so far."""
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output()):
+            assert not self.eof, f"EOF before {pattern!r}: {self.output()!r}"
+            assert time.monotonic() < deadline, f"timed out waiting for {pattern!r}: {self.output()!r}"
+            self._pump()
+        return self.output()
+
+    def to_eof(self) -> bytes:
+        while not self.eof:
+            self._pump()
+        assert self.buf == b"", f"truncated frame {self.buf!r}"
+        return self.output()
 
 
 # ------------------------------------------------------------------- tests
@@ -391,8 +485,9 @@ def test_stalled_client_is_dropped(env):
     reader.close()
 
 
-def test_failing_create_reports_error(env):
-    s = env.shim(["true"], rootfs=str(env.dir / "no-such-rootfs"))
+@pytest.mark.parametrize("tty", [False, True])
+def test_failing_create_reports_error(env, tty):
+    s = env.shim(["true"], rootfs=str(env.dir / "no-such-rootfs"), tty=tty)
     assert s.line.startswith("error"), s.line
     assert s.line.endswith("\n") and s.line.count("\n") == 1
     assert "runc create exited with status" in s.line
@@ -401,6 +496,7 @@ def test_failing_create_reports_error(env):
     assert not os.path.exists(s.sock)
     assert not s.exit_file.exists()
     assert (s.bundle / "runc.log").exists()     # berthd reads the reason there
+    assert not (s.bundle / "console.sock").exists()
     assert env.env_list() == []
 
 
@@ -467,3 +563,174 @@ def test_bad_arguments_exit_2(shim_bin, tmp_path):
         assert "usage:" in res.stderr
         assert res.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ tty, resize
+
+
+def test_tty_output_resize_before_start_and_log(env):
+    s = env.shim(["sh", "-c", "tty; stty size; echo done"], tty=True)
+    assert re.fullmatch(r"ok \d+\n", s.line), (s.line, s.stderr)
+    assert not (s.bundle / "console.sock").exists(), "the console socket is removed once runc sent the pty"
+    assert s.resize(30, 100) == b"+"          # after create, before start
+    client = s.connect(b"a")
+    s.start()
+    frames = read_frames(client)
+    client.close()
+    assert {st for st, _ in frames} == {1}, "a terminal has one output stream"
+    out = joined(frames, 1)
+    assert b"/dev/pts/0" in out and b"30 100" in out and b"done" in out, out
+    assert s.wait_exit() == 0
+    entries = s.log_entries()
+    assert {e["stream"] for e in entries} == {"stdout"}
+    assert [e["log"] for e in entries] == ["/dev/pts/0\r\n", "30 100\r\n", "done\r\n"]
+
+
+def test_tty_interactive_shell(env):
+    s = env.shim(["sh"], tty=True)
+    assert s.line.startswith("ok "), (s.line, s.stderr)
+    client = s.connect(b"A")
+    quitter = s.connect(b"A")                 # with a TTY an 'A' client's EOF closes nothing
+    reader = FrameReader(client)
+    s.start()
+    reader.until(rb"# ")                      # the prompt
+    quitter.shutdown(socket.SHUT_WR)
+    quitter.close()
+    assert s.resize(40, 120) == b"+"          # while running
+    client.sendall(b"stty size\n")
+    reader.until(rb"(^|\n)40 120\r\n")
+    client.sendall(b"echo hi\nexit 3\n")
+    out = reader.to_eof()
+    client.close()
+    assert re.search(rb"(^|\n)hi\r\n", out), out
+    assert s.wait_exit() == 3
+
+
+def test_tty_output_is_drained_at_exit(env):
+    # 300 KB written just before the init exits: the shim reads the pty to EIO
+    s = env.shim(["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' y | fold -w 100; echo; echo end"], tty=True)
+    assert s.line.startswith("ok "), (s.line, s.stderr)
+    client = s.connect(b"a")
+    s.start()
+    out = joined(read_frames(client), 1)
+    client.close()
+    assert out == b"y" * 100 + b"".join([b"\r\n" + b"y" * 100] * 2999) + b"\r\nend\r\n"
+    assert s.wait_exit() == 0
+    logs = [e["log"] for e in s.log_entries()]
+    assert len(logs) == 3001 and logs[-1] == "end\r\n"
+
+
+def test_resize_without_tty_is_refused(env):
+    s = env.shim(["sleep", "100"])
+    assert s.line.startswith("ok "), s.line
+    assert s.resize(30, 100) == b"-"
+    s.start()
+    assert s.resize(30, 100) == b"-"
+    env.runc("kill", s.cid, "KILL")
+    assert s.wait_exit() == 137
+
+
+def test_idle_tty_shim_is_small(env):
+    s = env.shim(["sleep", "100"], tty=True)
+    assert s.line.startswith("ok "), s.line
+    s.start()
+    pid = s.shim_pid
+    with open(f"/proc/{s.init_pid}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == pid
+    rss_kb = int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True,
+                                text=True, check=True).stdout.strip())
+    print(f"berth-shim idle RSS with a TTY: {rss_kb} KiB")
+    assert rss_kb < 2048, rss_kb
+    env.runc("kill", s.cid, "KILL")
+    assert s.wait_exit() == 137
+
+
+# ------------------------------------------------------------------ exec
+
+
+@pytest.fixture
+def running(env) -> Shim:
+    """A running `sleep` container made by a normal-mode shim."""
+    s = env.shim(["sleep", "100"])
+    assert s.line.startswith("ok "), (s.line, s.stderr)
+    s.start()
+    return s
+
+
+def container_running(env: Env, s: Shim) -> bool:
+    state = json.loads(env.runc("state", s.cid).stdout)
+    return state["status"] == "running" and alive(s.init_pid)
+
+
+def test_exec_output_exit_code_and_container_keeps_running(env, running):
+    e = env.exec_shim(running, ["sh", "-c", "echo from exec; exit 5"])
+    assert e.line == "ok 0\n", (e.line, e.stderr)
+    assert e.returncode == 0
+    client = e.connect(b"a")
+    watcher = e.connect(b"w")
+    answer = e.exec_start()
+    assert re.fullmatch(rb"ok \d+\n", answer), answer
+    assert int(answer.split()[1]) != running.init_pid
+    frames = read_frames(client)
+    client.close()
+    assert joined(frames, 1) == b"from exec\n"
+    assert joined(frames, 2) == b""
+    assert watcher.recv(1) == b""
+    watcher.close()
+    assert e.exit_file.read_text() == "5\n"
+    assert not e.log.exists(), "no --log, nothing logged"
+    assert not (e.bundle / "console.sock").exists()
+    wait_for(lambda: not pids_with_arg(e.sock), 10, "exec shim to exit")
+    assert not os.path.exists(e.sock)
+    assert container_running(env, running)
+    env.runc("kill", running.cid, "KILL")
+    assert running.wait_exit() == 137
+
+
+def test_exec_stdin_and_log(env, running):
+    e = env.exec_shim(running, ["cat"], stdin=True, log=True)
+    assert e.line == "ok 0\n", (e.line, e.stderr)
+    client = e.connect(b"A")
+    client.sendall(b"early\n")             # buffered in the pipe until the exec starts
+    assert e.exec_start().startswith(b"ok ")
+    client.sendall(b"late\n")
+    client.shutdown(socket.SHUT_WR)         # closes cat's stdin
+    assert joined(read_frames(client), 1) == b"early\nlate\n"
+    client.close()
+    assert e.wait_exit() == 0
+    assert [(x["stream"], x["log"]) for x in e.log_entries()] == [("stdout", "early\n"), ("stdout", "late\n")]
+    assert container_running(env, running)
+
+
+def test_exec_tty_cat_echoes(env, running):
+    e = env.exec_shim(running, ["sh", "-c", "cat; stty size"], tty=True)
+    assert e.line == "ok 0\n", (e.line, e.stderr)
+    client = e.connect(b"A")
+    reader = FrameReader(client)
+    answer = e.exec_start()
+    assert re.fullmatch(rb"ok \d+\n", answer), answer
+    assert not (e.bundle / "console.sock").exists()
+    assert e.exec_start() == b"", "only the first 'S' counts"
+    client.sendall(b"hello\n")
+    reader.until(rb"hello\r\n(.|\n)*hello\r\n")     # the terminal's echo, then cat's copy
+    assert e.resize(33, 99) == b"+"
+    client.sendall(b"\x04")                             # ^D: cat sees EOF
+    out = reader.to_eof()
+    client.close()
+    assert b"33 99" in out, out
+    assert e.wait_exit() == 0
+    assert container_running(env, running)
+
+
+def test_exec_missing_binary(env, running):
+    e = env.exec_shim(running, ["/no/such/binary"])
+    assert e.line == "ok 0\n", (e.line, e.stderr)
+    watcher = e.connect(b"w")
+    answer = e.exec_start()
+    assert re.fullmatch(rb"error runc exec exited with status \d+\n", answer), answer
+    assert watcher.recv(1) == b""
+    watcher.close()
+    assert e.exit_file.read_text() == "126\n"
+    wait_for(lambda: not pids_with_arg(e.sock), 10, "exec shim to exit")
+    assert not os.path.exists(e.sock)
+    assert container_running(env, running)
