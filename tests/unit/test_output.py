@@ -66,7 +66,8 @@ def test_table_header_only_when_no_rows():
 def test_table_headers_default_and_functions_pass_through():
     rows = [{"LocalVolumes": "3", "Names": "web", "Type": "x"}]
     out = format_rows(rows, r"table {{.Type}}\t{{upper .Names}}\t{{json .LocalVolumes}}", "")
-    assert out.splitlines() == ["TYPE   NAMES   LOCAL VOLUMES", 'x      WEB     "3"']
+    # The docker CLI's tabwriter: minimum width 10, padding 3.
+    assert out.splitlines() == ["TYPE      NAMES     LOCAL VOLUMES", 'x         WEB       "3"']
 
 
 def test_non_table_template_one_line_per_row_no_header():

@@ -471,3 +471,388 @@ def test_second_name_for_same_uid_gets_its_own_groups():
     assert (u.uid, u.gid) == (0, 0)
     assert 77 in u.additional_gids
     assert 10 not in u.additional_gids
+
+
+# -- resources (HostConfig → linux.resources) -----------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def test_no_resources_by_default():
+    res = build()["linux"]["resources"]
+    assert set(res) == {"devices"}
+    assert "oomScoreAdj" not in build()["process"]
+
+
+def test_memory_resources():
+    mem = build(make(memory=16 * MIB, memory_swap=32 * MIB, memory_reservation=8 * MIB,
+                     oom_kill_disable=True))["linux"]["resources"]["memory"]
+    assert mem == {"limit": 16 * MIB, "swap": 32 * MIB, "reservation": 8 * MIB, "disableOOMKiller": True}
+
+
+def test_unlimited_swap_is_left_out():
+    # Docker sets linux.resources.memory.swap only for a positive MemorySwap.
+    assert build(make(memory=16 * MIB, memory_swap=-1))["linux"]["resources"]["memory"] == {"limit": 16 * MIB}
+
+
+def test_nano_cpus_become_a_quota_of_a_100ms_period():
+    cpu = build(make(nano_cpus=500_000_000))["linux"]["resources"]["cpu"]
+    assert cpu == {"period": 100000, "quota": 50000}
+    assert build(make(nano_cpus=2_000_000_000))["linux"]["resources"]["cpu"]["quota"] == 200000
+
+
+def test_cpu_shares_period_quota_cpuset():
+    cpu = build(make(cpu_shares=512, cpu_period=50000, cpu_quota=25000, cpuset_cpus="0-1",
+                     cpuset_mems="0"))["linux"]["resources"]["cpu"]
+    assert cpu == {"shares": 512, "period": 50000, "quota": 25000, "cpus": "0-1", "mems": "0"}
+
+
+def test_pids_limit():
+    assert build(make(pids_limit=20))["linux"]["resources"]["pids"] == {"limit": 20}
+    assert "pids" not in build(make(pids_limit=None))["linux"]["resources"]
+
+
+def test_oom_score_adj():
+    assert build(make(oom_score_adj=500))["process"]["oomScoreAdj"] == 500
+
+
+def test_ulimits_become_rlimits():
+    spec = build(make(ulimits=[{"Name": "nofile", "Soft": 100, "Hard": 200}, {"Name": "core", "Soft": -1,
+                                                                             "Hard": -1}]))
+    assert spec["process"]["rlimits"] == [
+        {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
+        {"type": "RLIMIT_CORE", "soft": 2**64 - 1, "hard": 2**64 - 1},
+    ]
+
+
+def test_sysctls():
+    assert build(make(sysctls={"net.ipv4.ip_forward": "1"}))["linux"]["sysctl"] == {"net.ipv4.ip_forward": "1"}
+    assert "sysctl" not in build()["linux"]
+
+
+def test_cgroups_path():
+    from berth.runtime.spec import cgroups_path
+    assert build()["linux"]["cgroupsPath"] == cgroups_path(CID) == f"/berth/{CID}"
+
+
+# -- /dev/shm, tmpfs, devices, init -----------------------------------------------------------------------
+
+def test_shm_size():
+    assert "size=8388608" in mount(build(make(shm_size=8 * MIB)), "/dev/shm")["options"]
+
+
+def test_tmpfs_mounts_with_dockers_default_options():
+    m = mount(build(make(tmpfs={"/run/x": "size=1m,mode=1777"})), "/run/x")
+    assert m["type"] == "tmpfs" and m["source"] == "tmpfs"
+    assert m["options"] == ["noexec", "nosuid", "nodev", "size=1m", "mode=1777"]
+    assert mount(build(make(tmpfs={"/x": "exec,rw"})), "/x")["options"] == ["exec", "nosuid", "nodev", "rw"]
+    assert mount(build(make(tmpfs={"/x": ""})), "/x")["options"] == ["noexec", "nosuid", "nodev"]
+
+
+def test_tmpfs_replaces_a_default_mount():
+    spec = build(make(tmpfs={"/dev/shm": "size=1g"}))
+    m = mount(spec, "/dev/shm")
+    assert m["source"] == "tmpfs" and "size=1g" in m["options"]
+
+
+def test_device_mapping():
+    spec = build(make(devices=[{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull",
+                                "CgroupPermissions": "rw"}]))
+    dev = [d for d in spec["linux"]["devices"] if d["path"] == "/dev/mynull"]
+    assert dev and (dev[0]["type"], dev[0]["major"], dev[0]["minor"]) == ("c", 1, 3)
+    rules = spec["linux"]["resources"]["devices"]
+    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"} in rules
+    assert rules[0] == {"allow": False, "access": "rwm"}
+
+
+def test_missing_device_at_start():
+    with pytest.raises(InvalidArgument) as e:
+        build(make(devices=[{"PathOnHost": "/dev/berth-nope", "PathInContainer": "/dev/x",
+                             "CgroupPermissions": "rwm"}]))
+    assert "error gathering device information" in e.value.message and "/dev/berth-nope" in e.value.message
+
+
+def test_privileged_gets_the_hosts_devices():
+    spec = build(make(privileged=True))
+    assert any(d["path"] == "/dev/null" for d in spec["linux"].get("devices", []))
+
+
+def test_init_runs_tini_as_pid_1(monkeypatch):
+    from berth.runtime import limits
+    monkeypatch.setattr(limits, "find_init", lambda: "/usr/bin/tini-static")
+    spec = build(make(init=True, entrypoint=["/app"], cmd=["x"]))
+    assert spec["process"]["args"] == ["/sbin/docker-init", "--", "/app", "x"]
+    m = mount(spec, "/sbin/docker-init")
+    assert m["source"] == "/usr/bin/tini-static" and m["type"] == "bind" and "ro" in m["options"]
+    assert build(make(entrypoint=["/app"], cmd=None))["process"]["args"] == ["/app"]
+
+
+def test_init_without_a_binary(monkeypatch):
+    from berth.runtime import limits
+    monkeypatch.setattr(limits, "find_init", lambda: None)
+    with pytest.raises(InvalidArgument) as e:
+        build(make(init=True))
+    assert "tini" in e.value.message
+
+
+def test_group_add_numbers_in_additional_gids():
+    u = build(make(group_add=["1234", "10"]), user=ProcessUser(0, 0, (10,)))["process"]["user"]
+    assert u["additionalGids"] == [0, 10, 1234]
+
+
+# -- seccomp ----------------------------------------------------------------------------------------------
+
+def allowed(seccomp_rules: dict, name: str) -> list[dict]:
+    """The rules that allow ``name`` (with or without argument conditions)."""
+    return [r for r in seccomp_rules["syscalls"] if name in r["names"] and r["action"] == "SCMP_ACT_ALLOW"]
+
+
+def test_default_seccomp_profile_applied():
+    sc = build()["linux"]["seccomp"]
+    assert sc["defaultAction"] == "SCMP_ACT_ERRNO" and sc["defaultErrnoRet"] == 1
+
+
+def test_no_seccomp_when_privileged_or_unconfined():
+    assert "seccomp" not in build(make(privileged=True))["linux"]
+    assert "seccomp" not in build(make(seccomp_profile="unconfined"))["linux"]
+
+
+def test_custom_seccomp_profile():
+    import json
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    sc = build(make(seccomp_profile=json.dumps(profile)))["linux"]["seccomp"]
+    assert sc == {"defaultAction": "SCMP_ACT_ALLOW",
+                  "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+
+
+def test_invalid_seccomp_profile():
+    with pytest.raises(InvalidArgument) as e:
+        build(make(seccomp_profile="{nope"))
+    assert e.value.message.startswith("Decoding seccomp profile failed: ")
+
+
+def _default(caps=DEFAULT_CAPS, arch="amd64", kernel=(6, 1)):
+    from berth.runtime import seccomp
+    return seccomp.to_oci(seccomp.default_profile(), list(caps), arch, kernel)
+
+
+def test_default_profile_architectures():
+    assert _default()["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    assert "architectures" not in _default(arch="s390x")  # not in the map: libseccomp's native one
+
+
+@pytest.mark.parametrize("name", [
+    "read", "write", "openat", "close", "execve", "exit_group", "mmap", "brk", "futex", "fork", "vfork",
+    "pipe", "pipe2", "wait4", "rt_sigaction", "clock_gettime", "getdents64", "newfstatat", "statx", "prctl",
+    "setuid", "chown", "capset", "arch_prctl", "sendmsg", "epoll_wait", "getrandom", "set_robust_list", "rseq",
+    "chroot", "setgroups",
+])
+def test_default_profile_allows_what_programs_need(name):
+    rules = allowed(_default(), name)
+    assert rules and any("args" not in r for r in rules), name
+
+
+@pytest.mark.parametrize("name", [
+    "keyctl", "add_key", "request_key", "mount", "umount2", "unshare", "setns", "reboot", "swapon", "swapoff",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "acct", "bpf",
+    "perf_event_open", "userfaultfd", "lookup_dcookie", "iopl", "ioperm", "settimeofday", "clock_settime",
+    "open_by_handle_at", "syslog", "vhangup", "io_uring_setup", "pivot_root", "quotactl", "nfsservctl",
+])
+def test_default_profile_blocks(name):
+    assert not allowed(_default(), name), name
+
+
+def test_capabilities_unlock_their_syscalls():
+    admin = _default(caps=[*DEFAULT_CAPS, "CAP_SYS_ADMIN"])
+    for name in ("mount", "umount2", "unshare", "setns", "sethostname", "bpf", "perf_event_open"):
+        assert allowed(admin, name), name
+    assert allowed(_default(caps=[*DEFAULT_CAPS, "CAP_SYS_BOOT"]), "reboot")
+    assert allowed(_default(caps=[*DEFAULT_CAPS, "CAP_SYS_MODULE"]), "finit_module")
+    assert allowed(_default(caps=[*DEFAULT_CAPS, "CAP_SYS_RAWIO"]), "iopl")
+    assert allowed(_default(caps=[*DEFAULT_CAPS, "CAP_SYS_TIME"]), "clock_settime")
+    assert allowed(_default(caps=[*DEFAULT_CAPS, "CAP_BPF"]), "bpf")
+    assert not allowed(_default(caps=[c for c in DEFAULT_CAPS if c != "CAP_SYS_CHROOT"]), "chroot")
+
+
+def test_capabilities_follow_the_containers_bounding_set():
+    sc = build(make(cap_add=["SYS_ADMIN"]))["linux"]["seccomp"]
+    assert allowed(sc, "mount")
+    assert not allowed(build()["linux"]["seccomp"], "mount")
+
+
+def test_clone_without_namespace_flags_only():
+    sc = _default()
+    clone = allowed(sc, "clone")
+    assert len(clone) == 1
+    assert clone[0]["args"] == [{"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]
+    clone3 = [r for r in sc["syscalls"] if "clone3" in r["names"]]
+    assert clone3 == [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]  # ENOSYS: libc falls back
+    admin = _default(caps=[*DEFAULT_CAPS, "CAP_SYS_ADMIN"])
+    assert any("args" not in r for r in allowed(admin, "clone"))
+    assert not [r for r in admin["syscalls"] if "clone3" in r["names"] and r["action"] != "SCMP_ACT_ALLOW"]
+
+
+def test_ptrace_from_kernel_4_8():
+    assert allowed(_default(kernel=(4, 8)), "ptrace")
+    assert not allowed(_default(kernel=(4, 4)), "ptrace")
+    assert allowed(_default(kernel=(4, 4), caps=[*DEFAULT_CAPS, "CAP_SYS_PTRACE"]), "ptrace")
+
+
+def test_personality_only_with_known_domains():
+    values = {r["args"][0]["value"] for r in allowed(_default(), "personality")}
+    assert values == {0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF}
+    assert all(r["args"][0]["op"] == "SCMP_CMP_EQ" for r in allowed(_default(), "personality"))
+
+
+def test_socket_except_vsock():
+    rules = allowed(_default(), "socket")
+    assert [r["args"] for r in rules] == [[{"index": 0, "value": 40, "valueTwo": 0, "op": "SCMP_CMP_NE"}]]
+
+
+def test_profile_checks():
+    from berth.runtime import seccomp
+    with pytest.raises(InvalidArgument) as e:
+        seccomp.load_profile('{"architectures": ["SCMP_ARCH_X86"], "archMap": [{"architecture": "x"}]}')
+    assert "use either 'architectures' or 'archMap'" in e.value.message
+    with pytest.raises(InvalidArgument):
+        seccomp.load_profile('{"syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]}')
+    with pytest.raises(InvalidArgument):
+        seccomp.load_profile('[]')
+    assert seccomp.to_oci(seccomp.load_profile("{}"), []) is None  # an empty profile: no filter
+
+
+# -- parse_user's extra groups -------------------------------------------------------------------------------
+
+def test_extra_groups_by_name_and_number():
+    u = parse_user("app", PASSWD, GROUP, ["staff", "4242", "29"])
+    assert (u.uid, u.gid) == (1000, 1000)
+    assert u.additional_gids == (29, 44, 50, 4242)
+
+
+def test_extra_groups_with_an_explicit_group():
+    u = parse_user("app:staff", PASSWD, GROUP, ["wheel"])
+    assert u == ProcessUser(1000, 50, (10,))
+
+
+def test_unknown_extra_group():
+    with pytest.raises(InvalidArgument) as e:
+        parse_user("", PASSWD, GROUP, ["nosuch"])
+    assert e.value.message == "Unable to find group nosuch: no matching entries in group file"
+
+
+# -- checks at create time (runtime.limits) -------------------------------------------------------------------
+
+def check(**kw):
+    from berth.runtime import limits
+    return limits.check(ContainerSpec(image="busybox", **kw))
+
+
+def test_check_fills_in_dockers_defaults():
+    s = check(memory=16 * MIB)
+    assert s.memory_swap in (32 * MIB, -1)  # -1 where the host cannot limit swap
+    assert s.shm_size == 64 * MIB
+    assert check(pids_limit=0).pids_limit is None and check(pids_limit=-5).pids_limit is None
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"memory": 5 * MIB}, "Minimum memory limit allowed is 6MB"),
+    ({"memory_reservation": MIB}, "Minimum memory reservation allowed is 6MB"),
+    ({"memory": 8 * MIB, "memory_reservation": 16 * MIB}, "Minimum memory limit can not be less than memory "
+                                                           "reservation limit"),
+    ({"nano_cpus": 10**14}, "as there are only"),
+    ({"cpu_shares": -1}, "shares: invalid argument"),
+    ({"cpu_quota": 10}, "CPU cfs quota can not be less than 1ms"),
+    ({"cpuset_mems": "1-a"}, "Invalid value 1-a for cpuset mems"),
+    ({"shm_size": -1}, "SHM size can not be less than 0"),
+    ({"oom_score_adj": -1001}, "range for oom score adj is [-1000, 1000]"),
+    ({"ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2**62}]}, "above the host's hard limit"),
+    ({"ulimits": [{"Name": "nofile", "Soft": "1", "Hard": 2}]}, "invalid type for HostConfig.Ulimits"),
+    ({"devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rwx"}]}, "invalid device mode: rwx"),
+    ({"devices": [{"PathOnHost": "dev/null"}]}, "bad format for path: dev/null"),
+    ({"sysctls": {"kernel.hostname": "x"}}, "sysctl 'kernel.hostname=x' is not allowed"),
+    ({"sysctls": {"net.core.somaxconn": "1"}, "network_mode": "host"}, "not allowed in host network namespace"),
+    ({"tmpfs": {"/": ""}}, "destination can't be '/'"),
+    ({"group_add": [""]}, "invalid type for HostConfig.GroupAdd"),
+])
+def test_check_refuses(kw, message):
+    with pytest.raises(InvalidArgument) as e:
+        check(**kw)
+    assert message in e.value.message
+
+
+def test_check_accepts_namespaced_sysctls():
+    assert check(sysctls={"kernel.shmmax": "1", "fs.mqueue.msg_max": "5", "net.ipv4.ip_forward": "1"}).sysctls
+
+
+def test_security_options():
+    from berth.runtime.limits import security_options
+    assert security_options([]) == (False, "")
+    assert security_options(["no-new-privileges"]) == (True, "")
+    assert security_options(["no-new-privileges:false", "seccomp=unconfined"]) == (False, "unconfined")
+    assert security_options(["seccomp:unconfined"]) == (False, "unconfined")
+    assert security_options(['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'])[1] == '{"defaultAction":"SCMP_ACT_ALLOW"}'
+    for bad, text in (("seccomp=nope", "Decoding seccomp profile failed"), ("bogus", "invalid --security-opt 1"),
+                      ("foo=bar", "invalid --security-opt 2"), ("no-new-privileges=maybe", "invalid --security-opt 2")):
+        with pytest.raises(InvalidArgument) as e:
+            security_options([bad])
+        assert text in e.value.message
+
+
+# -- OOM kills (runtime.oom) ----------------------------------------------------------------------------
+
+def test_oom_killed_cgroup_v1(tmp_path):
+    from berth.runtime.oom import oom_killed
+    d = tmp_path / "memory" / "berth" / "abc"
+    d.mkdir(parents=True)
+    (d / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    assert not oom_killed("/berth/abc", str(tmp_path))
+    (d / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert oom_killed("/berth/abc", str(tmp_path))
+    assert not oom_killed("/berth/gone", str(tmp_path))
+
+
+def test_oom_killed_cgroup_v2(tmp_path):
+    from berth.runtime.oom import oom_killed
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    d = tmp_path / "berth" / "abc"
+    d.mkdir(parents=True)
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 5\noom 1\noom_kill 0\noom_group_kill 0\n")
+    assert not oom_killed("/berth/abc", str(tmp_path))
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\noom_group_kill 0\n")
+    assert oom_killed("/berth/abc", str(tmp_path))
+
+
+# -- Docker's create JSON and inspect (api.serialize.containers) ------------------------------------------------
+
+def test_create_body_to_spec_and_back():
+    from berth.api.serialize.containers import host_config, spec_from_create
+    body = {"Image": "busybox", "HostConfig": {
+        "Memory": 16 * MIB, "MemoryReservation": 8 * MIB, "NanoCpus": 500_000_000, "CpuShares": 512,
+        "PidsLimit": 20, "Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}], "ShmSize": 8 * MIB,
+        "OomKillDisable": True, "OomScoreAdj": 100, "Sysctls": {"net.ipv4.ip_forward": "1"}, "GroupAdd": ["1234"],
+        "Tmpfs": {"/run": "size=1m"}, "Init": True, "SecurityOpt": ["seccomp=unconfined"],
+        "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "", "CgroupPermissions": ""}]}}
+    spec = spec_from_create(body)
+    assert spec.seccomp_profile == "unconfined" and spec.pids_limit == 20
+    c = Container(CID, "web", "sha256:" + "b" * 64, "2024-01-01T00:00:00Z", spec, ContainerState())
+    h = host_config(c)
+    assert (h["Memory"], h["MemoryReservation"], h["NanoCpus"], h["CpuShares"], h["PidsLimit"]) == \
+        (16 * MIB, 8 * MIB, 500_000_000, 512, 20)
+    assert h["MemorySwap"] in (32 * MIB, -1)
+    assert h["Ulimits"] == [{"Name": "nofile", "Soft": 100, "Hard": 200}] and h["ShmSize"] == 8 * MIB
+    assert h["OomKillDisable"] is True and h["OomScoreAdj"] == 100 and h["Init"] is True
+    assert h["Sysctls"] == {"net.ipv4.ip_forward": "1"} and h["Tmpfs"] == {"/run": "size=1m"}
+    assert h["GroupAdd"] == ["1234"] and h["SecurityOpt"] == ["seccomp=unconfined"]
+    assert h["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/null", "CgroupPermissions": "rwm"}]
+    # the spec survives the store's JSON
+    assert ContainerSpec.from_json(spec.to_json()) == spec
+
+
+def test_defaults_in_inspect():
+    from berth.api.serialize.containers import host_config, spec_from_create
+    spec = spec_from_create({"Image": "busybox"})
+    h = host_config(Container(CID, "web", "sha256:" + "b" * 64, "2024-01-01T00:00:00Z", spec, ContainerState()))
+    assert (h["Memory"], h["MemorySwap"], h["NanoCpus"], h["PidsLimit"], h["ShmSize"]) == (0, 0, 0, None, 64 * MIB)
+    assert h["Ulimits"] is None and h["SecurityOpt"] is None and h["OomKillDisable"] is False
+    assert "Sysctls" not in h and "Tmpfs" not in h

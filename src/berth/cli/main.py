@@ -8,8 +8,10 @@ COMMANDS = {
     "run": ("containers", "run"), "create": ("containers", "create"), "start": ("containers", "start"),
     "stop": ("containers", "stop"), "kill": ("containers", "kill"), "restart": ("containers", "restart"),
     "rm": ("containers", "rm"), "ps": ("containers", "ps"), "logs": ("containers", "logs"),
-    "wait": ("containers", "wait"), "attach": ("containers", "attach"),
+    "wait": ("containers", "wait"), "attach": ("containers", "attach"), "exec": ("containers", "exec_"),
     "pause": ("control", "pause"), "unpause": ("control", "unpause"), "rename": ("control", "rename"),
+    "cp": ("files", "cp"), "diff": ("files", "diff"), "export": ("files", "export"), "commit": ("files", "commit"),
+    "stats": ("monitoring", "stats"), "top": ("monitoring", "top"),
     "inspect": ("inspect", "inspect"),
     "images": ("images", "images"), "rmi": ("images", "rmi"), "tag": ("images", "tag"),
     "import": ("images", "import_"), "load": ("images", "load"), "save": ("images", "save"),
@@ -20,7 +22,8 @@ MANAGEMENT = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "run": "run", "create": "create", "start": "start",
                   "stop": "stop", "kill": "kill", "restart": "restart", "rm": "rm", "remove": "rm", "logs": "logs",
                   "wait": "wait", "attach": "attach", "inspect": ("containers", "inspect_container"),
-                  "pause": "pause", "unpause": "unpause", "rename": "rename",
+                  "pause": "pause", "unpause": "unpause", "rename": "rename", "exec": "exec", "cp": "cp", "diff": "diff",
+                  "export": "export", "commit": "commit", "stats": "stats", "top": "top",
                   "prune": ("containers", "prune")},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "import": "import",
               "load": "load", "save": "save", "history": "history", "inspect": ("images", "inspect_image"),
@@ -32,10 +35,12 @@ USAGE = """Usage:  berth [-H HOST] COMMAND
 A container engine that speaks the Docker Engine API.
 
 Commands:
-  run create start stop kill restart rm ps logs wait attach inspect pause unpause rename
+  run create start stop kill restart rm ps logs wait attach exec inspect pause unpause rename
+  cp diff export commit stats top
   images rmi tag import load save history info version events
 Management commands:
-  container  (ls, run, create, start, stop, kill, restart, rm, logs, wait, inspect, prune)
+  container  (ls, run, create, start, stop, kill, restart, rm, logs, wait, inspect, prune, pause, unpause,
+              rename, cp, diff, export, commit, stats, top)
   image      (ls, rm, tag, import, load, save, history, inspect, prune)
   system     (df, info)
 

@@ -537,7 +537,7 @@ def format_rows(rows: list[dict], fmt: str | None, default_table: str,
         header = tmpl.render(ctx, HEADER_FUNCS)
     except TemplateError:
         header = ""
-    return tabwrite("\n".join([header, *lines]))
+    return tabwrite("\n".join([header, *lines]), minwidth=10)  # the docker CLI: minwidth 10, padding 3
 
 
 def format_inspect(objs: list, fmt: str | None) -> str:

@@ -102,9 +102,14 @@ class Transport:
             raise err
         return Response(status, headers, body, conn)
 
-    def hijack(self, path: str, query: dict) -> "Hijacked":
+    def hijack(self, path: str, query: dict, body: dict | None = None) -> "Hijacked":
         """POST with ``Upgrade: tcp``; the raw two-way stream after the 101 answer."""
-        pending = self.send("POST", path, query, None, {"Upgrade": "tcp", "Connection": "Upgrade"})
+        headers = {"Upgrade": "tcp", "Connection": "Upgrade"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        pending = self.send("POST", path, query, data, headers)
         resp = self.finish(pending)
         return Hijacked(resp.conn)
 
@@ -127,6 +132,13 @@ class Hijacked:
     def shutdown_write(self) -> None:
         try:
             self.conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def shutdown(self) -> None:
+        """End both directions: a thread blocked reading wakes with EOF."""
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 

@@ -38,7 +38,8 @@ async def serve(cfg: DaemonConfig) -> None:
     report = await recover(engine.images, engine.containers, engine.lifecycle)
     log.info("recovered: %s", report)
     app = make_app(engine.services())
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # Streams (logs -f, stats, events, attach) stay open; shutting down waits at most 2 s for them.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await listen(runner, cfg.hosts)
     log.info("berthd listening on %s", ", ".join(cfg.hosts))

@@ -11,6 +11,8 @@ from berth.runtime.runc import Runc
 from berth.runtime.shim import ShimLauncher, find_shim
 from berth.services.containers import ContainerService
 from berth.services.events import EventBus
+from berth.services.exec import ExecService
+from berth.services.monitoring import MonitoringService
 from berth.services.images import ImageService
 from berth.services.lifecycle import Lifecycle
 from berth.services.notify import Notifier
@@ -31,10 +33,13 @@ class Engine:
     system: SystemService
     events: EventBus
     tmp_dir: str
+    monitoring: MonitoringService
+    execs: ExecService
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
-                "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir}
+                "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir,
+                "monitoring": self.monitoring, "execs": self.execs}
 
 
 def _binary(name: str) -> str:
@@ -65,4 +70,6 @@ def build(cfg: DaemonConfig) -> Engine:
                            {n: r.binary for n, r in runc_for.items()}, cfg.runtime,
                            "2" if lifecycle.facts.cgroup_v2 else "1")
     os.makedirs(tmp_dir, exist_ok=True)
-    return Engine(db, images, containers, lifecycle, system, events, tmp_dir)
+    monitoring = MonitoringService(containers)
+    return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring,
+                  ExecService(lifecycle, cfg.exec_root))

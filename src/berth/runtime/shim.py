@@ -31,6 +31,11 @@ class ShimPaths:
         return cls(os.path.join(exec_root, "containers", cid), os.path.join(exec_root, "shims", cid[:20] + ".sock"),
                    os.path.join(exec_root, "containers", cid, "exit"))
 
+    @classmethod
+    def of_exec(cls, exec_root: str, exec_id: str) -> "ShimPaths":
+        bundle = os.path.join(exec_root, "execs", exec_id)
+        return cls(bundle, os.path.join(exec_root, "shims", "x" + exec_id[:19] + ".sock"), os.path.join(bundle, "exit"))
+
     def read_exit(self) -> int | None:
         try:
             with open(self.exit_file) as f:
@@ -52,14 +57,22 @@ class ShimLauncher:
         self.runtime_root = runtime_root
 
     async def create(self, cid: str, paths: ShimPaths, runtime: str, log_path: str,
-                     log_max_size: int, log_max_files: int, stdin: bool) -> int:
+                     log_max_size: int, log_max_files: int, stdin: bool, tty: bool = False) -> int:
         """Start the shim (which runs ``runtime create``); return the container's init pid."""
+        return await self._spawn(cid, paths, runtime, stdin, tty, ["--log", log_path, "--log-max-size",
+                                 str(log_max_size), "--log-max-files", str(log_max_files)])
+
+    async def exec(self, cid: str, paths: ShimPaths, runtime: str, process_json: str, stdin: bool,
+                   tty: bool) -> None:
+        """Start an exec shim; the process runs when a client sends ``S`` (``start_exec``)."""
+        await self._spawn(cid, paths, runtime, stdin, tty, ["--exec", process_json])
+
+    async def _spawn(self, cid: str, paths: ShimPaths, runtime: str, stdin: bool, tty: bool,
+                     extra: list[str]) -> int:
         os.makedirs(os.path.dirname(paths.socket), exist_ok=True)
         args = [self.shim, "--id", cid, "--bundle", paths.bundle, "--runtime", runtime,
-                "--runtime-root", self.runtime_root, "--log", log_path, "--log-max-size", str(log_max_size),
-                "--log-max-files", str(log_max_files), "--socket", paths.socket, "--exit-file", paths.exit_file]
-        if stdin:
-            args.append("--stdin")
+                "--runtime-root", self.runtime_root, "--socket", paths.socket, "--exit-file", paths.exit_file,
+                *extra] + (["--stdin"] if stdin else []) + (["--tty"] if tty else [])
         proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await proc.communicate()
@@ -92,6 +105,47 @@ async def connect(paths: ShimPaths, mode: bytes) -> tuple[asyncio.StreamReader, 
         writer.close()
         return None
     return reader, writer
+
+
+async def resize(paths: ShimPaths, rows: int, cols: int) -> bool:
+    """Set the terminal size; False when there is no TTY (or no shim)."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(paths.socket)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return False
+    try:
+        writer.write(b"r" + struct.pack(">HH", rows, cols))
+        await writer.drain()
+        return await reader.read(1) == b"+"
+    except ConnectionError:
+        return False
+    finally:
+        writer.close()
+
+
+async def start_exec(paths: ShimPaths) -> int:
+    """Run an exec shim's process; its pid, or SystemError_ with the runtime's message."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(paths.socket)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise SystemError_("exec shim is gone") from None
+    try:
+        writer.write(b"S")
+        await writer.drain()
+        line = (await reader.readline()).decode(errors="replace").strip()
+    except ConnectionError:
+        line = ""
+    finally:
+        writer.close()
+    if line.startswith("ok "):
+        return int(line.split()[1])
+    detail = ""
+    try:
+        with open(os.path.join(paths.bundle, "runc.log")) as f:
+            detail = last_error(f.read())
+    except OSError:
+        pass
+    raise SystemError_(f"exec failed: {detail or line or 'the exec shim exited'}")
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:

@@ -1,10 +1,16 @@
-"""Container → OCI runtime spec (config.json). Pure: no I/O but what callers pass in."""
+"""Container → OCI runtime spec (config.json).
+
+Pure but for what dockerd also reads when a container starts: the device nodes it is given (their numbers),
+the host's /dev for a privileged one, the init binary's path for ``--init``, and the seccomp profile file
+shipped beside this module.
+"""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
+from berth.runtime import limits, seccomp
 from berth.types.container import Container
 
 DEFAULT_CAPS = [
@@ -28,6 +34,20 @@ MASKED_PATHS = [
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+INIT_PATH = "/sbin/docker-init"  # where --init's binary appears in the container, as with Docker
+DEFAULT_DEVICE_RULES = [
+    {"allow": True, "type": "c", "major": 1, "minor": m, "access": "rwm"} for m in (3, 5, 7, 8, 9)
+] + [
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+]
+
+
+def cgroups_path(cid: str) -> str:
+    """The container's ``linux.cgroupsPath`` (runc's cgroupfs driver: ``/berth/<id>`` in each hierarchy)."""
+    return f"/berth/{cid}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,7 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
 
     ``netns`` None means a private network namespace (loopback only); "host" shares the host's.
     """
+    s = c.spec
     argv = c.argv
     if not argv:
         raise InvalidArgument("no command specified")
@@ -106,30 +127,55 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={s.shm_size or limits.DEFAULT_SHM_SIZE}"]},
     ]
     for dest, src in files.items():
         mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
+    for dest, options in s.tmpfs.items():  # a --tmpfs replaces a default mount at the same place
+        mounts = [m for m in mounts if m["destination"].rstrip("/") != dest.rstrip("/")]
+        mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                       "options": limits.tmpfs_options(options)})
+    if s.init:
+        init = limits.find_init()
+        if init is None:
+            raise InvalidArgument("--init: no init binary found on the host: install Debian's tini package")
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["rbind", "ro"]})
+        argv = [INIT_PATH, "--", *argv]
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if netns is None:
         namespaces.append({"type": "network"})
     elif netns != "host":
         namespaces.append({"type": "network", "path": netns})
+    devices: dict[str, dict] = {}
+    rules = [{"allow": False, "access": "rwm"}]
+    if s.privileged:
+        devices.update((d["path"], d) for d in limits.host_devices())
+        rules.append({"allow": True, "access": "rwm"})
+    else:
+        rules += DEFAULT_DEVICE_RULES
+    for mapping in s.devices:
+        for node, rule in limits.device_nodes(mapping):
+            devices[node["path"]] = node
+            if not s.privileged:
+                rules.append(rule)
     linux: dict = {
         "namespaces": namespaces,
-        "cgroupsPath": f"/berth/{c.id}",
-        "resources": {"devices": [{"allow": False, "access": "rwm"}] + ([{"allow": True, "access": "rwm"}] if c.spec.privileged else [
-            {"allow": True, "type": "c", "major": 1, "minor": m, "access": "rwm"} for m in (3, 5, 7, 8, 9)
-        ] + [
-            {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-            {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-            {"allow": True, "type": "c", "major": 136, "access": "rwm"},
-            {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
-        ])},
+        "cgroupsPath": cgroups_path(c.id),
+        "resources": {"devices": rules, **_resources(c)},
     }
-    if not c.spec.privileged:
+    if devices:
+        linux["devices"] = list(devices.values())
+    if s.sysctls:
+        linux["sysctl"] = dict(s.sysctls)
+    if not s.privileged:
         linux["maskedPaths"] = MASKED_PATHS
         linux["readonlyPaths"] = READONLY_PATHS
+        if s.seccomp_profile != "unconfined":
+            profile = (seccomp.load_profile(s.seccomp_profile) if s.seccomp_profile
+                       else seccomp.default_profile())
+            rules_ = seccomp.to_oci(profile, caps)
+            if rules_ is not None:
+                linux["seccomp"] = rules_
     else:
         for m in mounts:
             if m["destination"] in ("/sys", "/sys/fs/cgroup"):
@@ -138,23 +184,64 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
         for m in mounts:
             if m["destination"] == "/sys":
                 m.update(type="bind", source="/sys", options=["rbind", "ro", "nosuid", "noexec", "nodev"])
+    gids = list(dict.fromkeys([user.gid, *user.additional_gids, *(int(g) for g in s.group_add if g.isdigit())]))
     process = {
-        "terminal": c.spec.tty,
-        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": [user.gid, *user.additional_gids]},
+        "terminal": s.tty,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": gids},
         "args": argv,
         "env": process_env(c),
-        "cwd": c.spec.working_dir or "/",
+        "cwd": s.working_dir or "/",
         "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-        "noNewPrivileges": c.spec.no_new_privileges,
+        "noNewPrivileges": s.no_new_privileges,
     }
+    if s.ulimits:
+        process["rlimits"] = limits.rlimits(s.ulimits)
+    if s.oom_score_adj:
+        process["oomScoreAdj"] = s.oom_score_adj
     return {
         "ociVersion": "1.0.2",
         "process": process,
-        "root": {"path": rootfs, "readonly": c.spec.readonly_rootfs},
-        "hostname": c.spec.hostname,
+        "root": {"path": rootfs, "readonly": s.readonly_rootfs},
+        "hostname": s.hostname,
         "mounts": mounts,
         "linux": linux,
     }
+
+
+def _resources(c: Container) -> dict:
+    """linux.resources' memory, cpu and pids for Docker's HostConfig values (what dockerd sets)."""
+    s = c.spec
+    out: dict = {}
+    memory: dict = {}
+    if s.memory > 0:
+        memory["limit"] = s.memory
+    if s.memory_reservation > 0:
+        memory["reservation"] = s.memory_reservation
+    if s.memory_swap > 0:
+        memory["swap"] = s.memory_swap
+    if s.oom_kill_disable:
+        memory["disableOOMKiller"] = True
+    if memory:
+        out["memory"] = memory
+    cpu: dict = {}
+    if s.cpu_shares > 0:
+        cpu["shares"] = s.cpu_shares
+    if s.nano_cpus > 0:
+        cpu["period"] = 100000  # 100 ms, in microseconds
+        cpu["quota"] = s.nano_cpus * 100000 // 10**9
+    if s.cpu_period:
+        cpu["period"] = s.cpu_period
+    if s.cpu_quota:
+        cpu["quota"] = s.cpu_quota
+    if s.cpuset_cpus:
+        cpu["cpus"] = s.cpuset_cpus
+    if s.cpuset_mems:
+        cpu["mems"] = s.cpuset_mems
+    if cpu:
+        out["cpu"] = cpu
+    if s.pids_limit is not None and s.pids_limit > 0:
+        out["pids"] = {"limit": s.pids_limit}
+    return out
 
 
 def _number(s: str) -> int | None:
@@ -177,8 +264,11 @@ def _entries(text: str, width: int, ids: int) -> list[list[str]]:
     return out
 
 
-def parse_user(user: str, passwd: str, group: str) -> ProcessUser:
-    """Resolve ``user[:group]`` against the container's /etc/passwd and /etc/group (moby/sys/user GetExecUser)."""
+def parse_user(user: str, passwd: str, group: str, extra_groups: list[str] | tuple[str, ...] = ()) -> ProcessUser:
+    """Resolve ``user[:group]`` against the container's /etc/passwd and /etc/group (moby/sys/user GetExecUser).
+
+    ``extra_groups`` are HostConfig.GroupAdd's names or numbers, added to the supplementary groups.
+    """
     name, grp = (user.split(":") + [""])[:2]
     uid_arg = _number(name or "0")  # a numeric user is always a UID
     match = next((e for e in _entries(passwd, 7, 2) if (int(e[2]) == uid_arg if uid_arg is not None else e[0] == name)),
@@ -190,13 +280,30 @@ def parse_user(user: str, passwd: str, group: str) -> ProcessUser:
     else:
         uid, gid, uname = uid_arg, 0, ""
     groups = _entries(group, 4, 1)
-    if grp:  # explicit group: no supplementary groups
+    added = _added_groups(extra_groups, groups)
+    if grp:  # explicit group: no supplementary groups from /etc/group
         gid_arg = _number(grp)
         if gid_arg is None:
             found = next((e for e in groups if e[0] == grp), None)
             if found is None:
                 raise InvalidArgument(f"unable to find group {grp}: no matching entries in group file")
             gid_arg = int(found[2])
-        return ProcessUser(uid, gid_arg)
+        return ProcessUser(uid, gid_arg, added)
     # Supplementary groups: those listing the matched user's name.
-    return ProcessUser(uid, gid, tuple(int(e[2]) for e in groups if uname and uname in e[3].split(",")))
+    member = tuple(int(e[2]) for e in groups if uname and uname in e[3].split(","))
+    return ProcessUser(uid, gid, tuple(dict.fromkeys(member + added)))
+
+
+def _added_groups(names: list[str] | tuple[str, ...], groups: list[list[str]]) -> tuple[int, ...]:
+    """GroupAdd entries → GIDs: a group of that name (or number) in /etc/group, else a number as it is."""
+    out = []
+    for g in names:
+        found = next((e for e in groups if e[0] == g or e[2] == g), None)
+        if found is not None:
+            out.append(int(found[2]))
+            continue
+        n = _number(g)
+        if n is None:
+            raise InvalidArgument(f"Unable to find group {g}: no matching entries in group file")
+        out.append(n)
+    return tuple(out)

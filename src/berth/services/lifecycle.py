@@ -14,7 +14,8 @@ from berth.errors import BerthError, Conflict, InvalidArgument, NotModified, Sys
 from berth.runtime import shim as shimlib
 from berth.runtime.logs import now_rfc3339, parse_time
 from berth.runtime.runc import Runc
-from berth.runtime.spec import HostFacts, build_spec, parse_user
+from berth.runtime.oom import oom_killed
+from berth.runtime.spec import HostFacts, build_spec, cgroups_path, parse_user
 from berth.types.container import Container, ContainerState
 from berth.util.fs import atomic_write, read_text, resolve_in_root
 from berth.services.containers import ContainerService
@@ -150,7 +151,7 @@ class Lifecycle:
             opts = {**self.log_defaults, **c.spec.log_config.config}
             pid = await self.launcher.create(
                 c.id, paths, runc.binary, self.containers.log_path(c.id), _size(opts.get("max-size", "0")),
-                int(opts.get("max-file", "1")), c.spec.open_stdin)
+                int(opts.get("max-file", "1")), c.spec.open_stdin, c.spec.tty)
         except SystemError_ as e:
             await self._failed_start(c, e, runc)
             raise
@@ -181,7 +182,7 @@ class Lifecycle:
                 pass
         rootfs = self.containers.mount_rootfs(c)
         user = parse_user(c.spec.user, read_text(resolve_in_root(rootfs, "/etc/passwd")),
-                          read_text(resolve_in_root(rootfs, "/etc/group")))
+                          read_text(resolve_in_root(rootfs, "/etc/group")), c.spec.group_add)
         if c.spec.working_dir:
             wd = resolve_in_root(rootfs, c.spec.working_dir)
             if not os.path.isdir(wd):
@@ -232,11 +233,12 @@ class Lifecycle:
             if st and st.get("status") == "running":
                 await runc.kill(cid, "KILL", all_processes=True)
             code, error = 137, "container monitor exited unexpectedly"
+        oom = await asyncio.to_thread(oom_killed, cgroups_path(cid))  # before runc delete removes the cgroup
         await self.runc(c).delete(cid)
         await asyncio.to_thread(self.containers.unmount_rootfs, cid)
         c = self.containers.index.get(cid) or c  # fresh: a stop may have come meanwhile
         state = dataclasses.replace(c.state, status="exited", pid=0, exit_code=code, finished_at=now_rfc3339(),
-                                    error=error)
+                                    error=error, oom_killed=oom)
         self.containers.index.save_state(cid, state)
         self.containers.emit(c, "die", exitCode=str(code))
         self._exits[cid] = self._exits.get(cid, 0) + 1
@@ -440,6 +442,17 @@ class Lifecycle:
         else:
             self._pending.setdefault(c.id, []).append((session, mode))
         return session
+
+    async def resize(self, ref: str, rows: int, cols: int) -> None:
+        c = self.containers.get(ref)
+        if not c.spec.tty:
+            raise InvalidArgument(f"cannot resize container {c.id}: it has no TTY")
+        if rows <= 0 or cols <= 0:
+            raise InvalidArgument("invalid resize: height and width must be positive")
+        if not c.state.running:
+            raise Conflict(f"Container {c.id} is not running")
+        if not await shimlib.resize(self.paths(c.id), rows, cols):
+            raise Conflict(f"Container {c.id} is not running")
 
     def detach_pending(self, cid: str, session: AttachSession) -> None:
         self._pending[cid] = [(s, m) for s, m in self._pending.get(cid, []) if s is not session]

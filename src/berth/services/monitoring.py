@@ -194,10 +194,8 @@ class MonitoringService:
             s = await self._sample(c.id)
             if s is None:
                 return
-            if s.read != ZERO_TIME:
-                s.following(previous)
-            yield s
-            previous = s if s.read != ZERO_TIME else None
+            yield s.following(previous)
+            previous = s
             next_at += interval
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 

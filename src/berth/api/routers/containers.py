@@ -6,6 +6,7 @@ import contextlib
 
 from aiohttp import web
 
+from berth.api.attach import MUX, RAW, detach_sequence, finish, pump
 from berth.api.hijack import hijack
 from berth.api.middleware import json_body, json_response, qbool, qint
 from berth.api.routes import add
@@ -18,8 +19,6 @@ from berth.services.images import familiar
 from berth.types import filters as flt
 from berth.types.container import Container
 
-RAW = "application/vnd.docker.raw-stream"
-MUX = "application/vnd.docker.multiplexed-stream"
 
 
 def routes(app: web.Application) -> list:
@@ -81,6 +80,10 @@ def routes(app: web.Application) -> list:
         await containers.rename(request.match_info["id"], request.query.get("name", ""))
         return web.Response(status=204)
 
+    async def resize(request: web.Request) -> web.Response:
+        await lifecycle.resize(request.match_info["id"], qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
+        return web.Response(status=200)
+
     async def wait(request: web.Request) -> web.StreamResponse:
         waiting = lifecycle.wait(request.match_info["id"], request.query.get("condition", ""))
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -90,8 +93,9 @@ def routes(app: web.Application) -> list:
             waiting.close()
             raise
         code, error = await waiting
-        await resp.write(ser_json({"StatusCode": code, "Error": {"Message": error} if error else None}))
-        await resp.write_eof()
+        with contextlib.suppress(ConnectionError):  # the client may have gone meanwhile
+            await resp.write(ser_json({"StatusCode": code, "Error": {"Message": error} if error else None}))
+            await resp.write_eof()
         return resp
 
     async def remove(request: web.Request) -> web.Response:
@@ -143,6 +147,7 @@ def routes(app: web.Application) -> list:
         c = containers.get(ref)
         want = {STDOUT: qbool(request, "stdout"), STDERR: qbool(request, "stderr")}
         use_stdin = qbool(request, "stdin")
+        detach = detach_sequence(request.query.get("detachKeys"))
         session = await lifecycle.attach(ref, use_stdin) if qbool(request, "stream") else None
         resp, inp = await hijack(request, RAW if c.spec.tty else MUX)
 
@@ -156,28 +161,11 @@ def routes(app: web.Application) -> list:
                     await resp.write(pack(s, e.data))
         if session is None:
             return resp
-
-        async def pump_stdin() -> None:
-            await session.ready.wait()
-            while (data := await inp.read()) is not None:
-                if use_stdin:
-                    session.send(data)
-            if use_stdin:
-                session.close_stdin()
-
-        stdin_task = asyncio.ensure_future(pump_stdin())
         try:
-            async for stream, data in session.frames():
-                if want.get(stream):
-                    await resp.write(pack(stream, data))
-        except (ConnectionResetError, ConnectionError):
-            pass
+            await pump(resp, inp, session, c.spec.tty, want, use_stdin, detach if c.spec.tty else b"")
         finally:
             lifecycle.detach_pending(c.id, session)
-            stdin_task.cancel()
-            session.close()
-        with contextlib.suppress(ConnectionError):
-            await resp.write_eof()
+        await finish(resp)
         return resp
 
     add(r, "POST", "/containers/create", create)
@@ -189,6 +177,7 @@ def routes(app: web.Application) -> list:
     add(r, "POST", "/containers/{id}/kill", kill)
     add(r, "POST", "/containers/{id}/restart", restart)
     add(r, "POST", "/containers/{id}/wait", wait)
+    add(r, "POST", "/containers/{id}/resize", resize)
     add(r, "POST", "/containers/{id}/pause", pause)
     add(r, "POST", "/containers/{id}/unpause", unpause)
     add(r, "POST", "/containers/{id}/rename", rename)

@@ -6,6 +6,7 @@ import shlex
 import time
 
 from berth.errors import InvalidArgument
+from berth.runtime import limits
 from berth.runtime.logs import parse_time
 from berth.types.container import Container, ContainerSpec, LogConfig, RestartPolicy
 from berth.types.units import status_text
@@ -18,7 +19,10 @@ _TYPES = {
 }
 _HOST_TYPES = {"AutoRemove": bool, "NetworkMode": str, "RestartPolicy": dict, "LogConfig": dict, "Privileged": bool,
                "ReadonlyRootfs": bool, "CapAdd": list, "CapDrop": list, "ExtraHosts": list, "Init": bool, "SecurityOpt": list,
-               "Runtime": str}
+               "Runtime": str, "Memory": int, "MemorySwap": int, "MemoryReservation": int, "NanoCpus": int,
+               "CpuShares": int, "CpuPeriod": int, "CpuQuota": int, "CpusetCpus": str, "CpusetMems": str,
+               "PidsLimit": int, "Ulimits": list, "ShmSize": int, "OomKillDisable": bool, "OomScoreAdj": int,
+               "Devices": list, "Sysctls": dict, "GroupAdd": list, "Tmpfs": dict}
 RESTART_NAMES = ("", "no", "always", "unless-stopped", "on-failure")
 
 
@@ -73,7 +77,9 @@ def spec_from_create(body: dict) -> ContainerSpec:
     labels = body.get("Labels") or {}
     if not all(isinstance(v, str) for v in labels.values()):
         raise InvalidArgument("invalid type for Labels: values must be strings")
-    return ContainerSpec(
+    security_opt = list(host.get("SecurityOpt") or [])
+    no_new_privileges, seccomp_profile = limits.security_options(security_opt)
+    spec = ContainerSpec(
         image=image, cmd=_argv(body.get("Cmd")), entrypoint=_argv(body.get("Entrypoint")),
         env=list(body.get("Env") or []), working_dir=body.get("WorkingDir") or "", user=body.get("User") or "",
         labels=dict(labels), hostname=body.get("Hostname") or "", domainname=body.get("Domainname") or "",
@@ -88,24 +94,19 @@ def spec_from_create(body: dict) -> ContainerSpec:
         privileged=bool(host.get("Privileged")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
         cap_add=list(host.get("CapAdd") or []), cap_drop=list(host.get("CapDrop") or []),
         extra_hosts=list(host.get("ExtraHosts") or []), init=bool(host.get("Init")),
-        no_new_privileges=_no_new_privileges(host.get("SecurityOpt") or []),
+        no_new_privileges=no_new_privileges, security_opt=security_opt, seccomp_profile=seccomp_profile,
         runtime=host.get("Runtime") or "runc",
+        memory=host.get("Memory") or 0, memory_swap=host.get("MemorySwap") or 0,
+        memory_reservation=host.get("MemoryReservation") or 0, nano_cpus=host.get("NanoCpus") or 0,
+        cpu_shares=host.get("CpuShares") or 0, cpu_period=host.get("CpuPeriod") or 0,
+        cpu_quota=host.get("CpuQuota") or 0, cpuset_cpus=host.get("CpusetCpus") or "",
+        cpuset_mems=host.get("CpusetMems") or "", pids_limit=host.get("PidsLimit"),
+        ulimits=list(host.get("Ulimits") or []), shm_size=host.get("ShmSize") or 0,
+        oom_kill_disable=bool(host.get("OomKillDisable")), oom_score_adj=host.get("OomScoreAdj") or 0,
+        devices=list(host.get("Devices") or []), sysctls=dict(host.get("Sysctls") or {}),
+        group_add=list(host.get("GroupAdd") or []), tmpfs=dict(host.get("Tmpfs") or {}),
     )
-
-
-def _no_new_privileges(opts: list) -> bool:
-    """``no-new-privileges[:true|false]`` (or ``=``); other options are not supported yet."""
-    value = False
-    for opt in opts:
-        if not isinstance(opt, str):
-            raise InvalidArgument("invalid type for HostConfig.SecurityOpt: expected an array of strings")
-        key, sep, val = opt.replace("=", ":", 1).partition(":")
-        if key != "no-new-privileges":
-            raise InvalidArgument(f'invalid --security-opt: "{opt}" is not supported yet')
-        if sep and val not in ("true", "false"):
-            raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
-        value = val != "false"
-    return value
+    return limits.check(spec)
 
 
 def _state(c: Container) -> dict:
@@ -122,21 +123,30 @@ def _network_mode(c: Container) -> str:
 
 def host_config(c: Container) -> dict:
     s = c.spec
-    return {
+    security_opt = s.security_opt or (["no-new-privileges"] if s.no_new_privileges else [])
+    out = {
         "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": s.log_config.type, "Config": s.log_config.config},
         "NetworkMode": _network_mode(c), "PortBindings": {},
         "RestartPolicy": {"Name": s.restart_policy.name, "MaximumRetryCount": s.restart_policy.maximum_retry_count},
         "AutoRemove": s.auto_remove, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": s.cap_add or None,
         "CapDrop": s.cap_drop or None, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
-        "ExtraHosts": s.extra_hosts or None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None,
-        "OomScoreAdj": 0, "PidMode": "", "Privileged": s.privileged, "PublishAllPorts": False,
-        "ReadonlyRootfs": s.readonly_rootfs,
-        "SecurityOpt": ["no-new-privileges"] if s.no_new_privileges else None, "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864,
-        "Runtime": s.runtime, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
-        "BlkioWeight": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
-        "MemoryReservation": 0, "MemorySwap": 0, "PidsLimit": None, "Ulimits": None, "Init": s.init or None,
+        "ExtraHosts": s.extra_hosts or None, "GroupAdd": s.group_add or None, "IpcMode": "private", "Cgroup": "",
+        "Links": None, "OomScoreAdj": s.oom_score_adj, "PidMode": "", "Privileged": s.privileged,
+        "PublishAllPorts": False, "ReadonlyRootfs": s.readonly_rootfs, "SecurityOpt": security_opt or None,
+        "UTSMode": "", "UsernsMode": "", "ShmSize": s.shm_size or limits.DEFAULT_SHM_SIZE,
+        "Runtime": s.runtime, "Isolation": "", "CpuShares": s.cpu_shares, "Memory": s.memory,
+        "NanoCpus": s.nano_cpus, "CgroupParent": "", "BlkioWeight": 0, "CpuPeriod": s.cpu_period,
+        "CpuQuota": s.cpu_quota, "CpusetCpus": s.cpuset_cpus, "CpusetMems": s.cpuset_mems,
+        "Devices": [dict(d) for d in s.devices], "MemoryReservation": s.memory_reservation,
+        "MemorySwap": s.memory_swap, "OomKillDisable": s.oom_kill_disable, "PidsLimit": s.pids_limit,
+        "Ulimits": [dict(u) for u in s.ulimits] or None, "Init": s.init or None,
         "MaskedPaths": None, "ReadonlyPaths": None, "ConsoleSize": [0, 0],
     }
+    if s.sysctls:
+        out["Sysctls"] = dict(s.sysctls)
+    if s.tmpfs:
+        out["Tmpfs"] = dict(s.tmpfs)
+    return out
 
 
 def config(c: Container) -> dict:

@@ -43,6 +43,25 @@ def _create_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("--stop-timeout", type=int)
     p.add_argument("--runtime")
     p.add_argument("--security-opt", action="append", default=[])
+    p.add_argument("-m", "--memory")
+    p.add_argument("--memory-swap")
+    p.add_argument("--memory-reservation")
+    p.add_argument("--cpus")
+    p.add_argument("-c", "--cpu-shares")
+    p.add_argument("--cpu-period")
+    p.add_argument("--cpu-quota")
+    p.add_argument("--cpuset-cpus")
+    p.add_argument("--cpuset-mems")
+    p.add_argument("--pids-limit")
+    p.add_argument("--ulimit", action="append", default=[])
+    p.add_argument("--shm-size")
+    p.add_argument("--oom-kill-disable", action="store_true")
+    p.add_argument("--oom-score-adj")
+    p.add_argument("--device", action="append", default=[])
+    p.add_argument("--sysctl", action="append", default=[])
+    p.add_argument("--group-add", action="append", default=[])
+    p.add_argument("--tmpfs", action="append", default=[])
+    p.add_argument("--init", action="store_true")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
     return p
@@ -69,6 +88,85 @@ def _env(values: list[str]) -> list[str]:
 
 
 def _body(a: argparse.Namespace) -> dict:
+    from fractions import Fraction
+    from berth.types.units import parse_size
+
+    def _int(v: str) -> int:
+        try:
+            return int(v)
+        except ValueError:
+            raise ValueError(f'strconv.ParseInt: parsing "{v}": invalid syntax') from None
+
+    def _size(v: str) -> int:
+        return parse_size(v)
+
+    def _swap(v: str) -> int:  # memory + swap; -1 is unlimited
+        return -1 if v.strip() == "-1" else parse_size(v)
+
+    def _nano_cpus(v: str) -> int:
+        try:
+            nano = Fraction(v) * 10**9
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"failed to parse {v} as a rational number") from None
+        if nano.denominator != 1:
+            raise ValueError("value is too precise")
+        return int(nano)
+
+    def _ulimit(v: str) -> dict:
+        """name=soft[:hard] (go-units ParseUlimit); -1 or "unlimited" for no limit."""
+        name, eq, limits_ = v.partition("=")
+        soft_s, _, hard_s = limits_.partition(":")
+        try:
+            if not eq or not name or not soft_s:
+                raise ValueError
+            soft, hard = (-1 if x == "unlimited" else int(x) for x in (soft_s, hard_s or soft_s))
+        except ValueError:
+            raise Usage(f'invalid argument "{v}" for "--ulimit" flag: invalid ulimit argument: {v}') from None
+        if soft > hard >= 0 or (soft < 0 <= hard):
+            raise Usage(f'invalid argument "{v}" for "--ulimit" flag: ulimit soft limit must be less than or '
+                        f"equal to hard limit: {soft} > {hard}")
+        return {"Name": name, "Soft": soft, "Hard": hard}
+
+    def _device(v: str) -> dict:
+        """host[:container][:permissions], as the docker CLI reads --device."""
+        parts = v.split(":")
+        if len(parts) > 3 or not parts[0]:
+            raise Usage(f'invalid argument "{v}" for "--device" flag: invalid device specification: {v}')
+        src, dst, perms = parts[0], "", "rwm"
+        if len(parts) == 3:
+            dst, perms = parts[1], parts[2]
+        elif len(parts) == 2:
+            if parts[1] and set(parts[1]) <= set("rwm"):
+                perms = parts[1]
+            else:
+                dst = parts[1]
+        if not set(perms) <= set("rwm") or not perms:
+            raise Usage(f'invalid argument "{v}" for "--device" flag: bad mode specified: {perms}')
+        for path in (src, dst or src):
+            if not path.startswith("/"):
+                raise Usage(f'invalid argument "{v}" for "--device" flag: bad format for path: {path}')
+        return {"PathOnHost": src, "PathInContainer": dst or src, "CgroupPermissions": perms}
+
+    def _security_opt(opt: str) -> str:
+        """seccomp=FILE → seccomp=<the file's JSON>, as the docker CLI sends it."""
+        key, sep, value = opt.partition("=")
+        if not sep and key != "no-new-privileges":
+            key, sep, value = opt.partition(":")
+        if key != "seccomp" or value in ("unconfined", "builtin"):
+            return opt
+        try:
+            with open(value, "rb") as f:
+                text = f.read()
+        except OSError as e:
+            raise Usage(f'invalid argument "{opt}" for "--security-opt" flag: opening seccomp profile ({value}) '
+                        f"failed: open {value}: {(e.strerror or str(e)).lower()}") from None
+        try:
+            compact = json.dumps(json.loads(text), separators=(",", ":"))
+        except ValueError as e:
+            raise Usage(f'invalid argument "{opt}" for "--security-opt" flag: compacting json for seccomp profile '
+                        f"({value}) failed: {e}") from None
+        return "seccomp=" + compact
+
     policy, _, retries = a.restart.partition(":")
     log_config = dict(o.split("=", 1) for o in a.log_opt if "=" in o)
     body: dict = {
@@ -80,8 +178,39 @@ def _body(a: argparse.Namespace) -> dict:
                        "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
                        "LogConfig": {"Type": "json-file", "Config": log_config}, "Privileged": a.privileged,
                        "ReadonlyRootfs": a.read_only, "CapAdd": a.cap_add, "CapDrop": a.cap_drop,
-                       "ExtraHosts": a.add_host, "SecurityOpt": a.security_opt},
+                       "ExtraHosts": a.add_host, "SecurityOpt": [_security_opt(o) for o in a.security_opt]},
     }
+    host = body["HostConfig"]
+    for key, flag, value, parse in (
+            ("Memory", "--memory", a.memory, _size), ("MemorySwap", "--memory-swap", a.memory_swap, _swap),
+            ("MemoryReservation", "--memory-reservation", a.memory_reservation, _size),
+            ("NanoCpus", "--cpus", a.cpus, _nano_cpus), ("CpuShares", "--cpu-shares", a.cpu_shares, _int),
+            ("CpuPeriod", "--cpu-period", a.cpu_period, _int), ("CpuQuota", "--cpu-quota", a.cpu_quota, _int),
+            ("CpusetCpus", "--cpuset-cpus", a.cpuset_cpus, str), ("CpusetMems", "--cpuset-mems", a.cpuset_mems, str),
+            ("PidsLimit", "--pids-limit", a.pids_limit, _int), ("ShmSize", "--shm-size", a.shm_size, _size),
+            ("OomScoreAdj", "--oom-score-adj", a.oom_score_adj, _int)):
+        if value is not None:
+            try:
+                host[key] = parse(value)
+            except ValueError as e:
+                raise Usage(f'invalid argument "{value}" for "{flag}" flag: {e}') from None
+    if a.ulimit:
+        host["Ulimits"] = [_ulimit(u) for u in a.ulimit]
+    if a.device:
+        host["Devices"] = [_device(d) for d in a.device]
+    if a.sysctl:
+        for kv in a.sysctl:
+            if "=" not in kv:
+                raise Usage(f'invalid argument "{kv}" for "--sysctl" flag: sysctl \'{kv}\' is not allowed')
+        host["Sysctls"] = dict(kv.split("=", 1) for kv in a.sysctl)
+    if a.group_add:
+        host["GroupAdd"] = a.group_add
+    if a.tmpfs:
+        host["Tmpfs"] = {t.partition(":")[0]: t.partition(":")[2] for t in a.tmpfs}
+    if a.oom_kill_disable:
+        host["OomKillDisable"] = True
+    if a.init:
+        host["Init"] = True
     if a.command:
         body["Cmd"] = a.command
     if a.entrypoint is not None:
@@ -123,7 +252,6 @@ def run(api: Transport, name: str, argv: list[str]) -> int:
 
 
 def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, condition: str) -> int:
-    from berth.cli.attach import pump_output, pump_stdin
     sock = api.hijack(f"/containers/{cid}/attach", {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin)})
     waiter = api.send("POST", f"/containers/{cid}/wait", {"condition": condition})
     try:
@@ -132,14 +260,31 @@ def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, conditio
         sock.close()
         print(f"Error response from daemon: {e.message}", file=sys.stderr)
         raise Exit(start_failure_code(e.message)) from None
-    if stdin:
-        pump_stdin(sock)
-    pump_output(sock, tty)
-    sock.close()
+    if _stream(api, sock, f"/containers/{cid}/resize", tty, stdin):
+        return 0
     result = api.finish(waiter).json() or {}
     if result.get("Error") and result["Error"].get("Message"):
         print(f"Error: {result['Error']['Message']}", file=sys.stderr)
     return int(result.get("StatusCode", 0))
+
+
+def _stream(api: Transport, sock, resize_path: str, tty: bool, stdin: bool, detach: bytes | None = None) -> bool:
+    """Terminal ↔ hijacked connection until the end; True when the user detached."""
+    from berth.cli.attach import DEFAULT_DETACH, StdinPump, follow_resizes, pump_output, raw_terminal
+    with raw_terminal(tty and stdin):
+        if tty:
+            follow_resizes(lambda rows, cols: api.request("POST", resize_path, {"h": rows, "w": cols}).close())
+        keys = (DEFAULT_DETACH if detach is None else detach) if tty else b""  # binary stdin passes untouched
+        pump = StdinPump(sock, keys) if stdin else None
+        try:
+            pump_output(sock, tty)
+        except OSError:
+            pass
+    sock.close()
+    if pump is not None and pump.detached:
+        print("read escape sequence", file=sys.stderr)
+        return True
+    return False
 
 
 def start_failure_code(message: str) -> int:
@@ -219,9 +364,10 @@ def wait(api: Transport, name: str, argv: list[str]) -> int:
 
 
 def attach(api: Transport, name: str, argv: list[str]) -> int:
-    from berth.cli.attach import pump_output, pump_stdin
+    from berth.cli.attach import detach_sequence
     p = parser(name, "[OPTIONS] CONTAINER")
     p.add_argument("--no-stdin", action="store_true")
+    p.add_argument("--detach-keys")
     p.add_argument("container")
     a = p.parse_args(argv)
     info = api.request("GET", f"/containers/{path_quote(a.container)}/json").json()
@@ -229,11 +375,48 @@ def attach(api: Transport, name: str, argv: list[str]) -> int:
         print("You cannot attach to a stopped container, start it first", file=sys.stderr)
         return 1
     stdin = info["Config"]["OpenStdin"] and not a.no_stdin
-    sock = api.hijack(f"/containers/{info['Id']}/attach", {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin)})
-    if stdin:
-        pump_stdin(sock)
-    pump_output(sock, info["Config"]["Tty"])
+    q = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin)}
+    if a.detach_keys:
+        q["detachKeys"] = a.detach_keys
+    sock = api.hijack(f"/containers/{info['Id']}/attach", q)
+    if _stream(api, sock, f"/containers/{info['Id']}/resize", info["Config"]["Tty"], stdin,
+               detach_sequence(a.detach_keys)):
+        return 0
     return api.request("POST", f"/containers/{info['Id']}/wait").json()["StatusCode"]
+
+
+def exec_(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.cli.attach import detach_sequence
+    p = parser(name, "[OPTIONS] CONTAINER COMMAND [ARG...]")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-u", "--user")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--detach-keys")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    a = p.parse_args(argv)
+    if not a.command:
+        raise Usage(f"berth {name}: requires at least 2 arguments")
+    body = {"AttachStdin": a.interactive and not a.detach, "AttachStdout": not a.detach,
+            "AttachStderr": not a.detach, "Tty": a.tty, "Cmd": a.command,
+            "Env": [e for f in a.env_file for e in _env_file(f)] + _env(a.env), "Privileged": a.privileged}
+    for key, value in (("User", a.user), ("WorkingDir", a.workdir), ("DetachKeys", a.detach_keys)):
+        if value:
+            body[key] = value
+    exec_id = api.request("POST", f"/containers/{path_quote(a.container)}/exec", None, body).json()["Id"]
+    if a.detach:
+        api.request("POST", f"/exec/{exec_id}/start", None, {"Detach": True, "Tty": a.tty}).close()
+        return 0
+    sock = api.hijack(f"/exec/{exec_id}/start", {}, {"Detach": False, "Tty": a.tty})
+    if _stream(api, sock, f"/exec/{exec_id}/resize", a.tty, a.interactive, detach_sequence(a.detach_keys)):
+        return 0
+    code = api.request("GET", f"/exec/{exec_id}/json").json().get("ExitCode")
+    return 0 if code is None else int(code)
 
 
 def _filters(values: list[str]) -> str | None:
