@@ -10,6 +10,7 @@ COMMANDS = {
     "rm": ("containers", "rm"), "ps": ("containers", "ps"), "logs": ("containers", "logs"),
     "wait": ("containers", "wait"), "attach": ("containers", "attach"), "exec": ("containers", "exec_"),
     "pause": ("control", "pause"), "unpause": ("control", "unpause"), "rename": ("control", "rename"),
+    "update": ("control", "update"), "port": ("control", "port"),
     "cp": ("files", "cp"), "diff": ("files", "diff"), "export": ("files", "export"), "commit": ("files", "commit"),
     "stats": ("monitoring", "stats"), "top": ("monitoring", "top"),
     "inspect": ("inspect", "inspect"),
@@ -22,7 +23,8 @@ MANAGEMENT = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "run": "run", "create": "create", "start": "start",
                   "stop": "stop", "kill": "kill", "restart": "restart", "rm": "rm", "remove": "rm", "logs": "logs",
                   "wait": "wait", "attach": "attach", "inspect": ("containers", "inspect_container"),
-                  "pause": "pause", "unpause": "unpause", "rename": "rename", "exec": "exec", "cp": "cp", "diff": "diff",
+                  "pause": "pause", "unpause": "unpause", "rename": "rename", "exec": "exec", "cp": "cp",
+                  "update": "update", "port": "port", "diff": "diff",
                   "export": "export", "commit": "commit", "stats": "stats", "top": "top",
                   "prune": ("containers", "prune")},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "import": "import",
@@ -36,7 +38,7 @@ A container engine that speaks the Docker Engine API.
 
 Commands:
   run create start stop kill restart rm ps logs wait attach exec inspect pause unpause rename
-  cp diff export commit stats top
+  cp diff export commit stats top update port
   images rmi tag import load save history info version events
 Management commands:
   container  (ls, run, create, start, stop, kill, restart, rm, logs, wait, inspect, prune, pause, unpause,

@@ -12,6 +12,7 @@ from berth.runtime.shim import ShimLauncher, find_shim
 from berth.services.containers import ContainerService
 from berth.services.events import EventBus
 from berth.services.exec import ExecService
+from berth.services.health import HealthMonitor
 from berth.services.monitoring import MonitoringService
 from berth.services.images import ImageService
 from berth.services.lifecycle import Lifecycle
@@ -35,11 +36,12 @@ class Engine:
     tmp_dir: str
     monitoring: MonitoringService
     execs: ExecService
+    health: HealthMonitor
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
                 "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir,
-                "monitoring": self.monitoring, "execs": self.execs}
+                "monitoring": self.monitoring, "execs": self.execs, "health": self.health}
 
 
 def _binary(name: str) -> str:
@@ -71,5 +73,6 @@ def build(cfg: DaemonConfig) -> Engine:
                            "2" if lifecycle.facts.cgroup_v2 else "1")
     os.makedirs(tmp_dir, exist_ok=True)
     monitoring = MonitoringService(containers)
-    return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring,
-                  ExecService(lifecycle, cfg.exec_root))
+    execs = ExecService(lifecycle, cfg.exec_root)
+    return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
+                  HealthMonitor(lifecycle, execs))

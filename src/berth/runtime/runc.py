@@ -47,6 +47,13 @@ class Runc:
         except ValueError:
             return None
 
+    async def update(self, cid: str, resources_file: str) -> None:
+        """Apply linux.resources (an OCI JSON file) to a running container."""
+        rc, _, err = await self._run("update", "--resources", resources_file, cid, check=False)
+        if rc != 0:
+            from berth.errors import InvalidArgument
+            raise InvalidArgument(f"Cannot update container {cid}: {last_error(err)}")
+
     async def pause(self, cid: str) -> None:
         await self._run("pause", cid)
 

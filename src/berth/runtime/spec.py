@@ -161,7 +161,7 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
     linux: dict = {
         "namespaces": namespaces,
         "cgroupsPath": cgroups_path(c.id),
-        "resources": {"devices": rules, **_resources(c)},
+        "resources": {"devices": rules, **resources(c)},
     }
     if devices:
         linux["devices"] = list(devices.values())
@@ -208,7 +208,7 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
     }
 
 
-def _resources(c: Container) -> dict:
+def resources(c: Container) -> dict:
     """linux.resources' memory, cpu and pids for Docker's HostConfig values (what dockerd sets)."""
     s = c.spec
     out: dict = {}

@@ -225,10 +225,19 @@ def merge_image_config(spec: ContainerSpec, img: ImageRecord, cid: str) -> Conta
         "user": spec.user or ic.user,
         "hostname": spec.hostname or (socket.gethostname() if spec.network_mode == "host" else cid[:12]),
         "stop_signal": spec.stop_signal or ic.stop_signal,
+        "healthcheck": _merge_health(spec.healthcheck, ic.healthcheck),
         "exposed_ports": {**ic.exposed_ports, **spec.exposed_ports},
         "volumes": {**ic.volumes, **spec.volumes},
         "network_mode": spec.network_mode if spec.network_mode not in ("", "default", "bridge") else "none",
     })
+
+
+def _merge_health(mine: dict | None, image: dict | None) -> dict | None:
+    """The container's health check fields override the image's (Docker's merge); NONE disables."""
+    if not mine:
+        return image
+    merged = {**(image or {}), **{k: v for k, v in mine.items() if v}}
+    return merged if merged.get("Test") else None
 
 
 def resolv_conf(host: str, host_net: bool) -> str:

@@ -46,6 +46,7 @@ class ExecService:
         self.exec_root = exec_root
         self._execs: dict[str, ExecInstance] = {}
         self._tasks: set[asyncio.Task] = set()
+        lifecycle.on_exit.append(self.forget_container)
 
     def create(self, ref: str, cfg: ExecConfig) -> ExecInstance:
         if not cfg.cmd:
@@ -162,6 +163,10 @@ class ExecService:
         if not await shimlib.resize(self.paths(e.id), rows, cols):
             raise Conflict(f"exec {exec_id} is not running")
 
-    def forget_container(self, cid: str) -> None:
+    def forget(self, exec_id: str) -> None:
+        self._execs.pop(exec_id, None)
+
+    async def forget_container(self, cid: str) -> None:
+        """An exited container's execs are gone with it (as Docker drops them)."""
         for key in [k for k, e in self._execs.items() if e.container_id == cid]:
             del self._execs[key]

@@ -15,7 +15,8 @@ from berth.runtime import shim as shimlib
 from berth.runtime.logs import now_rfc3339, parse_time
 from berth.runtime.runc import Runc
 from berth.runtime.oom import oom_killed
-from berth.runtime.spec import HostFacts, build_spec, cgroups_path, parse_user
+from berth.runtime.limits import check as check_limits
+from berth.runtime.spec import HostFacts, build_spec, cgroups_path, parse_user, resources
 from berth.types.container import Container, ContainerState
 from berth.util.fs import atomic_write, read_text, resolve_in_root
 from berth.services.containers import ContainerService
@@ -108,7 +109,8 @@ class Lifecycle:
         self._locks: dict[str, asyncio.Lock] = {}
         self._restarting: dict[str, asyncio.Task] = {}
         self.restarts = RestartManager()
-        self.on_exit: list = []
+        self.on_exit: list = []   # async hooks(cid) after an exit was recorded
+        self.on_start: list = []  # async hooks(container) after a start
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
@@ -170,6 +172,8 @@ class Lifecycle:
                                            error="", oom_killed=False)
         self._follow(c.id, watch)
         self.containers.emit(c, "start")
+        for hook in self.on_start:
+            await hook(c)
         await self.notifier.changed()
         del rootfs
 
@@ -295,6 +299,8 @@ class Lifecycle:
             await self._handle_exit(c.id)
         else:
             self._follow(c.id, watch)
+            for hook in self.on_start:
+                await hook(c)
 
     # -- pause / rename -------------------------------------------------------------
     async def pause(self, ref: str, pause: bool) -> None:
@@ -314,6 +320,23 @@ class Lifecycle:
             self.containers.index.save_state(c.id, c.state)
         self.containers.emit(c, "pause" if pause else "unpause")
         await self.notifier.changed()
+
+    # -- update ----------------------------------------------------------------------
+    async def update(self, ref: str, changes: dict) -> None:
+        """``docker update``: resources (applied at once to a running container) and restart policy."""
+        c = self.containers.get(ref)
+        async with self._lock(c.id):
+            c = self.containers.refresh(c)
+            new = check_limits(dataclasses.replace(c.spec, **changes))
+            if new.auto_remove and new.restart_policy.name not in ("", "no"):
+                raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            if c.state.running:
+                path = os.path.join(self.paths(c.id).bundle, "resources.json")
+                atomic_write(path, json.dumps(resources(Container(c.id, c.name, c.image_id, c.created, new,
+                                                                  c.state))).encode())
+                await self.runc(c).update(c.id, path)
+            self.containers.index.update_spec(c.id, new)
+        self.containers.emit(c, "update")
 
     # -- stop / kill / restart -----------------------------------------------------
     async def kill(self, ref: str, sig: str | None) -> None:

@@ -71,6 +71,11 @@ class ContainerIndex:
             conn.execute(f"UPDATE container_state SET {sets} WHERE id=?",
                          tuple(getattr(state, k) for k in _STATE_COLS) + (cid,))
 
+    def update_spec(self, cid: str, spec: ContainerSpec) -> None:
+        """``docker update``: the one change to a container's config after create."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE containers SET spec=? WHERE id=?", (spec.to_json(), cid))
+
     def update_state(self, cid: str, **fields) -> None:
         """Change only the named state columns (no stale read-modify-write of the others)."""
         bad = set(fields) - set(_STATE_COLS)

@@ -27,6 +27,7 @@ class ImageConfig:
     exposed_ports: dict[str, dict] = field(default_factory=dict)
     volumes: dict[str, dict] = field(default_factory=dict)
     stop_signal: str = ""
+    healthcheck: dict | None = None  # Docker's HEALTHCHECK (Test, Interval, Timeout, StartPeriod, Retries)
     diff_ids: list[str] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
 
@@ -49,6 +50,7 @@ class ImageConfig:
                 working_dir=_str(c, "WorkingDir"), user=_str(c, "User"),
                 labels=_obj(c, "Labels", str), exposed_ports=_obj(c, "ExposedPorts", dict),
                 volumes=_obj(c, "Volumes", dict), stop_signal=_str(c, "StopSignal"),
+                healthcheck=c.get("Healthcheck") if isinstance(c.get("Healthcheck"), dict) else None,
                 diff_ids=diff_ids, history=_list(raw, "history", dict),
             )
         except (ValueError, AttributeError, TypeError) as e:
@@ -63,7 +65,8 @@ class ImageConfig:
         config = {k: v for k, v in (
             ("User", self.user), ("ExposedPorts", self.exposed_ports), ("Env", self.env),
             ("Entrypoint", self.entrypoint), ("Cmd", self.cmd), ("Volumes", self.volumes),
-            ("WorkingDir", self.working_dir), ("Labels", self.labels), ("StopSignal", self.stop_signal)) if v}
+            ("WorkingDir", self.working_dir), ("Labels", self.labels), ("StopSignal", self.stop_signal),
+            ("Healthcheck", self.healthcheck)) if v}
         if self.cmd == [] or self.entrypoint == []:
             config.update({k: v for k, v in (("Entrypoint", self.entrypoint), ("Cmd", self.cmd)) if v == []})
         history = [{k: h[k] for k in _HISTORY_ORDER if h.get(k)} for h in self.history]

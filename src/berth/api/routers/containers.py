@@ -15,6 +15,7 @@ from berth.errors import InvalidArgument
 from berth.runtime import logs as logfile
 from berth.runtime.stdio import STDERR, STDOUT, frame
 from berth.services.containers import LIST_FILTERS
+from berth.services.health import health_json
 from berth.services.images import familiar
 from berth.types import filters as flt
 from berth.types.container import Container
@@ -24,6 +25,7 @@ from berth.types.container import Container
 def routes(app: web.Application) -> list:
     containers = app["containers"]
     lifecycle = app["lifecycle"]
+    health = app["health"]
     r: list = []
 
     def paths(c: Container) -> dict[str, str]:
@@ -44,13 +46,13 @@ def routes(app: web.Application) -> list:
         f = flt.parse(request.query.get("filters"), LIST_FILTERS)
         size = qbool(request, "size")
         found = containers.list(qbool(request, "all"), qint(request, "limit", -1) or -1, f)
-        return json_response([ser.list_item(c, image_name(c), containers.size(c) if size else None)
-                                  for c in found])
+        return json_response([ser.list_item(c, image_name(c), containers.size(c) if size else None,
+                                            health=health_json(health.get(c.id))) for c in found])
 
     async def inspect(request: web.Request) -> web.Response:
         c = containers.get(request.match_info["id"])
         size = containers.size(c) if qbool(request, "size") else None
-        return json_response(ser.inspect(c, paths(c), size))
+        return json_response(ser.inspect(c, paths(c), size, health_json(health.get(c.id))))
 
     async def start(request: web.Request) -> web.Response:
         await lifecycle.start(request.match_info["id"])
@@ -83,6 +85,10 @@ def routes(app: web.Application) -> list:
     async def resize(request: web.Request) -> web.Response:
         await lifecycle.resize(request.match_info["id"], qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
         return web.Response(status=200)
+
+    async def update(request: web.Request) -> web.Response:
+        await lifecycle.update(request.match_info["id"], ser.update_changes(await json_body(request)))
+        return json_response({"Warnings": []})
 
     async def wait(request: web.Request) -> web.StreamResponse:
         waiting = lifecycle.wait(request.match_info["id"], request.query.get("condition", ""))
@@ -168,6 +174,39 @@ def routes(app: web.Application) -> list:
         await finish(resp)
         return resp
 
+    async def attach_ws(request: web.Request) -> web.WebSocketResponse:
+        """Attach over a websocket: output as binary messages (no framing), messages in go to stdin."""
+        ref = request.match_info["id"]
+        c = containers.get(ref)
+        use_stdin = qbool(request, "stdin")
+        want = {STDOUT: qbool(request, "stdout"), STDERR: qbool(request, "stderr")}
+        session = await lifecycle.attach(ref, use_stdin)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+
+        async def stdin() -> None:
+            await session.ready.wait()
+            async for msg in ws:
+                if use_stdin and msg.type in (web.WSMsgType.BINARY, web.WSMsgType.TEXT):
+                    session.send(msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+            if use_stdin:
+                session.close_stdin()
+
+        task = asyncio.ensure_future(stdin())
+        try:
+            async for stream, data in session.frames():
+                if want.get(stream):
+                    await ws.send_bytes(data)
+        except ConnectionError:
+            pass
+        finally:
+            task.cancel()
+            session.close()
+            lifecycle.detach_pending(c.id, session)
+        await ws.close()
+        return ws
+
+    add(r, "GET", "/containers/{id}/attach/ws", attach_ws)
     add(r, "POST", "/containers/create", create)
     add(r, "GET", "/containers/json", list_containers)
     add(r, "POST", "/containers/prune", prune)
@@ -178,6 +217,7 @@ def routes(app: web.Application) -> list:
     add(r, "POST", "/containers/{id}/restart", restart)
     add(r, "POST", "/containers/{id}/wait", wait)
     add(r, "POST", "/containers/{id}/resize", resize)
+    add(r, "POST", "/containers/{id}/update", update)
     add(r, "POST", "/containers/{id}/pause", pause)
     add(r, "POST", "/containers/{id}/unpause", unpause)
     add(r, "POST", "/containers/{id}/rename", rename)

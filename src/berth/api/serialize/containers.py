@@ -15,7 +15,7 @@ _TYPES = {
     "Cmd": (list, str), "Entrypoint": (list, str), "Env": list, "WorkingDir": str, "User": str, "Labels": dict,
     "Hostname": str, "Domainname": str, "Tty": bool, "OpenStdin": bool, "StdinOnce": bool, "AttachStdin": bool,
     "AttachStdout": bool, "AttachStderr": bool, "StopSignal": str, "StopTimeout": int, "ExposedPorts": dict,
-    "Volumes": dict, "Image": str,
+    "Volumes": dict, "Image": str, "Healthcheck": dict,
 }
 _HOST_TYPES = {"AutoRemove": bool, "NetworkMode": str, "RestartPolicy": dict, "LogConfig": dict, "Privileged": bool,
                "ReadonlyRootfs": bool, "CapAdd": list, "CapDrop": list, "ExtraHosts": list, "Init": bool, "SecurityOpt": list,
@@ -86,7 +86,7 @@ def spec_from_create(body: dict) -> ContainerSpec:
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")), stdin_once=bool(body.get("StdinOnce")),
         attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
         attach_stderr=bool(body.get("AttachStderr")), stop_signal=body.get("StopSignal") or "",
-        stop_timeout=body.get("StopTimeout"), exposed_ports=dict(body.get("ExposedPorts") or {}),
+        stop_timeout=body.get("StopTimeout"), healthcheck=_health(body.get("Healthcheck")), exposed_ports=dict(body.get("ExposedPorts") or {}),
         volumes=dict(body.get("Volumes") or {}), auto_remove=bool(host.get("AutoRemove")),
         network_mode=host.get("NetworkMode") or "none",
         restart_policy=RestartPolicy(rp.get("Name") or "no", retries),
@@ -109,12 +109,38 @@ def spec_from_create(body: dict) -> ContainerSpec:
     return limits.check(spec)
 
 
-def _state(c: Container) -> dict:
+def _health(h: dict | None) -> dict | None:
+    """Validate Config.Healthcheck as Docker does; durations are nanoseconds."""
+    if not h:
+        return None
+    test = h.get("Test")
+    if test is not None and (not isinstance(test, list) or not all(isinstance(x, str) for x in test)):
+        raise InvalidArgument("invalid type for Healthcheck.Test: expected an array of strings")
+    if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+        raise InvalidArgument(f"invalid Healthcheck.Test: unknown type {test[0]!r}")
+    out = {"Test": test} if test else {}
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        v = h.get(key) or 0
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise InvalidArgument(f"invalid type for Healthcheck.{key}: expected integer")
+        if v and v < 1_000_000:
+            raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+        if v:
+            out[key] = v
+    retries = h.get("Retries") or 0
+    if not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+    if retries:
+        out["Retries"] = retries
+    return out
+
+
+def _state(c: Container, health: dict | None = None) -> dict:
     s = c.state
     return {"Status": s.status, "Running": s.status in ("running", "paused", "restarting"),
             "Paused": s.status == "paused", "Restarting": s.status == "restarting", "OOMKilled": s.oom_killed,
             "Dead": s.status == "dead", "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
-            "StartedAt": s.started_at, "FinishedAt": s.finished_at}
+            "StartedAt": s.started_at, "FinishedAt": s.finished_at, **({"Health": health} if health else {})}
 
 
 def _network_mode(c: Container) -> str:
@@ -161,16 +187,19 @@ def config(c: Container) -> dict:
         out["ExposedPorts"] = s.exposed_ports
     if s.stop_signal:
         out["StopSignal"] = s.stop_signal
+    if s.healthcheck:
+        out["Healthcheck"] = s.healthcheck
     if s.stop_timeout is not None:
         out["StopTimeout"] = s.stop_timeout
     return out
 
 
-def inspect(c: Container, paths: dict[str, str], size: tuple[int, int] | None = None) -> dict:
+def inspect(c: Container, paths: dict[str, str], size: tuple[int, int] | None = None,
+            health: dict | None = None) -> dict:
     argv = c.argv
     out = {
         "Id": c.id, "Created": c.created, "Path": argv[0] if argv else "", "Args": argv[1:],
-        "State": _state(c), "Image": c.image_id, "ResolvConfPath": paths["resolv"], "HostnamePath": paths["hostname"],
+        "State": _state(c, health), "Image": c.image_id, "ResolvConfPath": paths["resolv"], "HostnamePath": paths["hostname"],
         "HostsPath": paths["hosts"], "LogPath": paths["log"], "Name": "/" + c.name,
         "RestartCount": c.state.restart_count, "Driver": "overlay", "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None, "HostConfig": host_config(c),
@@ -197,7 +226,8 @@ def _networks(c: Container) -> dict:
                    "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}}
 
 
-def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: float | None = None) -> dict:
+def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: float | None = None,
+              health: dict | None = None) -> dict:
     argv = c.argv
     command = " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
     out = {
@@ -206,9 +236,37 @@ def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: 
         "Status": status_text(dataclasses.asdict(c.state) | {"Status": c.state.status,
                                                             "StartedAt": c.state.started_at,
                                                             "FinishedAt": c.state.finished_at,
-                                                            "ExitCode": c.state.exit_code}, now or time.time()),
+                                                            "ExitCode": c.state.exit_code,
+                                                            "Health": health}, now or time.time()),
         "HostConfig": {"NetworkMode": _network_mode(c)}, "NetworkSettings": {"Networks": _networks(c)}, "Mounts": [],
     }
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size
     return out
+
+
+_UPDATABLE = {"Memory": ("memory", int), "MemorySwap": ("memory_swap", int),
+              "MemoryReservation": ("memory_reservation", int), "NanoCpus": ("nano_cpus", int),
+              "CpuShares": ("cpu_shares", int), "CpuPeriod": ("cpu_period", int), "CpuQuota": ("cpu_quota", int),
+              "CpusetCpus": ("cpuset_cpus", str), "CpusetMems": ("cpuset_mems", str), "PidsLimit": ("pids_limit", int)}
+
+
+def update_changes(body: dict) -> dict:
+    """``POST /containers/{id}/update`` → ContainerSpec fields to replace (absent or zero: unchanged)."""
+    changes: dict = {}
+    for key, (attr, kind) in _UPDATABLE.items():
+        v = body.get(key)
+        if v in (None, 0, ""):
+            continue
+        if not isinstance(v, kind) or isinstance(v, bool):
+            raise InvalidArgument(f"invalid type for {key}: expected {_json_type(kind.__name__)}")
+        changes[attr] = v
+    rp = body.get("RestartPolicy")
+    if rp:
+        if not isinstance(rp, dict) or rp.get("Name", "") not in RESTART_NAMES:
+            raise InvalidArgument(f"invalid restart policy '{rp.get('Name') if isinstance(rp, dict) else rp}'")
+        retries = rp.get("MaximumRetryCount") or 0
+        if rp.get("Name") != "on-failure" and retries:
+            raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+        changes["restart_policy"] = RestartPolicy(rp.get("Name") or "no", retries)
+    return changes

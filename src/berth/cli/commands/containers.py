@@ -42,6 +42,14 @@ def _create_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("--stop-signal")
     p.add_argument("--stop-timeout", type=int)
     p.add_argument("--runtime")
+    p.add_argument("--health-cmd")
+    p.add_argument("--health-interval")
+    p.add_argument("--health-timeout")
+    p.add_argument("--health-start-period")
+    p.add_argument("--health-start-interval")
+    p.add_argument("--health-retries", type=int)
+    p.add_argument("--no-healthcheck", action="store_true")
+    p.add_argument("--detach-keys")
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("-m", "--memory")
     p.add_argument("--memory-swap")
@@ -221,7 +229,35 @@ def _body(a: argparse.Namespace) -> dict:
             body[key] = value
     if a.runtime:
         body["HostConfig"]["Runtime"] = a.runtime
+    health = _healthcheck(a)
+    if health:
+        body["Healthcheck"] = health
     return body
+
+
+def _healthcheck(a: argparse.Namespace) -> dict | None:
+    """--health-* flags as Docker's HealthConfig (durations in nanoseconds)."""
+    from berth.types.units import parse_go_duration
+    if a.no_healthcheck:
+        if a.health_cmd:
+            raise Usage("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    out: dict = {"Test": ["CMD-SHELL", a.health_cmd]} if a.health_cmd else {}
+    for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                      ("health_start_period", "StartPeriod"), ("health_start_interval", "StartInterval")):
+        value = getattr(a, flag)
+        if value:
+            try:
+                out[key] = int(parse_go_duration(value) * 1e9)
+            except ValueError as e:
+                raise Usage(f"invalid argument {value!r} for --{flag.replace('_', '-')}: {e}") from None
+            if out[key] < 0:
+                raise Usage(f"--{flag.replace('_', '-')} cannot be negative")
+    if a.health_retries is not None:
+        if a.health_retries < 0:
+            raise Usage("--health-retries cannot be negative")
+        out["Retries"] = a.health_retries
+    return out or None
 
 
 def _create(api: Transport, a: argparse.Namespace) -> str:
@@ -248,10 +284,12 @@ def run(api: Transport, name: str, argv: list[str]) -> int:
         api.request("POST", f"/containers/{cid}/start").close()
         print(cid)
         return 0
-    return _attach_and_start(api, cid, a.tty, a.interactive, "removed" if a.rm else "next-exit")
+    return _attach_and_start(api, cid, a.tty, a.interactive, "removed" if a.rm else "next-exit", a.detach_keys)
 
 
-def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, condition: str) -> int:
+def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, condition: str,
+                      detach_keys: str | None = None) -> int:
+    from berth.cli.attach import detach_sequence
     sock = api.hijack(f"/containers/{cid}/attach", {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin)})
     waiter = api.send("POST", f"/containers/{cid}/wait", {"condition": condition})
     try:
@@ -260,7 +298,7 @@ def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, conditio
         sock.close()
         print(f"Error response from daemon: {e.message}", file=sys.stderr)
         raise Exit(start_failure_code(e.message)) from None
-    if _stream(api, sock, f"/containers/{cid}/resize", tty, stdin):
+    if _stream(api, sock, f"/containers/{cid}/resize", tty, stdin, detach_sequence(detach_keys)):
         return 0
     result = api.finish(waiter).json() or {}
     if result.get("Error") and result["Error"].get("Message"):
