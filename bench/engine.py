@@ -5,7 +5,9 @@ usage: sudo .venv/bin/python bench/engine.py [--runs 20] [--peers] [--idle 100]
 
 Starts its own berthd on a temporary root, imports the busybox image, and reports
 medians for: berth run --rm, berth version, berth ps -a with 50 containers,
-in-process GET /containers/json?all=1 with 50 containers, raw runc run of the
+in-process GET /containers/json?all=1 with 50 containers, berth exec (and the
+docker CLI's exec against berthd, and raw runc exec), the attach round trip to a
+TTY container's cat, raw runc run of the
 same root filesystem (the floor), and the memory the engine spends per idle
 running container (shim RSS plus the daemon's growth) for --idle containers.
 With --peers, the same for docker and podman as ../shared/peers/setup-peers.sh
@@ -62,6 +64,37 @@ def rtt(sock: str, path: str, runs: int) -> float:
     return statistics.median(times)
 
 
+def attach_rtt(sock_path: str, cid: str, runs: int) -> float:
+    """Median time from writing a line to a TTY container's ``cat`` until its echo comes back, in ms."""
+    import socket as socketlib
+    s = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    s.connect(sock_path)
+    s.sendall(f"POST /v1.45/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+              "Host: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    times = []
+    for i in range(runs + 10):
+        t0 = time.perf_counter_ns()
+        s.sendall(b"x\n")
+        got = b""
+        while b"x" not in got:
+            got += s.recv(4096)
+        if i >= 10:
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+        # drain cat's own copy of the line before the next round
+        s.settimeout(0.05)
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.settimeout(None)
+    s.close()
+    return statistics.median(times)
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -107,6 +140,15 @@ def main() -> None:
         res["GET /containers/json?all=1, 50 containers, in-process (ms)"] = rtt(
             d.socket, "/v1.45/containers/json?all=1", max(a.runs, 200))
         d.remove_all_containers()
+        target = d.cli("run", "-d", "--name", "exec-target", "busybox", "sleep", "100000").stdout.decode().strip()
+        res["berth exec CONTAINER true (ms)"] = timed(berth + ["exec", "exec-target", "true"], a.runs)
+        res["docker CLI exec against berthd (ms)"] = timed(["docker", "-H", d.host, "exec", "exec-target", "true"],
+                                                           a.runs)
+        res["runc exec, floor (ms)"] = timed(["runc", "--root", os.path.join(d.exec_root, "runtime"), "exec", target,
+                                              "true"], a.runs)
+        tty = d.cli("run", "-d", "-i", "-t", "--name", "tty-cat", "busybox", "cat").stdout.decode().strip()
+        res["attach round trip, TTY cat, in-process (ms)"] = attach_rtt(d.socket, tty, max(a.runs, 200))
+        d.remove_all_containers()
         bundle = runc_bundle(tmp)
         root = os.path.join(tmp, "runc-root")
         counter = iter(range(10 ** 6))
@@ -143,6 +185,9 @@ def main() -> None:
                 subprocess.run(["docker", "create", "--name", f"bench{i}", "busybox", "true"], env=env, check=True,
                                capture_output=True)
             res["docker ps -a, 50 containers (ms)"] = timed(["docker", "ps", "-a"], a.runs, env=env)
+            subprocess.run(["docker", "run", "-d", "--name", "bench-exec", "busybox", "sleep", "100000"], env=env,
+                           check=True, capture_output=True)
+            res["docker exec CONTAINER true (ms)"] = timed(["docker", "exec", "bench-exec", "true"], a.runs, env=env)
             res["dockerd GET /containers/json?all=1, 50, in-process (ms)"] = rtt(
                 LAB_DOCKER, "/v1.41/containers/json?all=1", max(a.runs, 200))
             subprocess.run(["sh", "-c", "docker rm -f $(docker ps -aq)"], env=env, capture_output=True)
