@@ -67,7 +67,7 @@ void launch_prepare(void)
     if (opt.tty) {
         stdin_tty = 1;
         if (console_path_init() < 0)
-            fail_startup("console socket path %s/console.sock is too long", opt.bundle);
+            fail_startup("console socket path %s.tty is too long", opt.socket);
         return;
     }
     if (pipe2(p_out, O_CLOEXEC) != 0 || pipe2(p_err, O_CLOEXEC) != 0)

@@ -23,7 +23,7 @@
  * Normal mode: the shim runs
  *   RUNTIME --root ROOT --log BUNDLE/runc.log --log-format json create
  *     --bundle BUNDLE --pid-file BUNDLE/init.pid [--console-socket
- *     BUNDLE/console.sock] ID
+ *     SOCKET.tty] ID
  * and reports "ok INIT_PID" once it succeeded, or "error runc create exited
  * with status N" (details in BUNDLE/runc.log).  berthd runs "runc start".
  *
@@ -32,14 +32,14 @@
  * "ok 0" at once.  The first client that sends 'S' makes it run
  *   RUNTIME --root ROOT --log BUNDLE/runc.log --log-format json exec
  *     --detach --process PROCESS_JSON --pid-file EXIT_FILE.pid
- *     [--console-socket BUNDLE/console.sock] ID
+ *     [--console-socket SOCKET.tty] ID
  * and answers "ok PID\n" and closes that connection, or answers
  * "error runc exec exited with status N\n" (or another "error MESSAGE\n"),
  * writes 126 to the exit file, closes every client and exits.  Later 'S'
  * clients are closed without an answer; 'S' outside exec mode likewise.
  * The exec'd process is then monitored like a container's init.
  *
- * --tty: the shim listens on BUNDLE/console.sock (unlinked first), passes it
+ * --tty: the shim listens on SOCKET.tty (unlinked first), passes it
  * as --console-socket and takes the pty master runc sends (SCM_RIGHTS)
  * while waiting for runc; the socket is then closed and removed.  All
  * output read from the master is stream 1 ("stdout" in the log); 'A'

@@ -1,7 +1,7 @@
 /*
  * tty: the process's terminal (--tty).
  *
- * The shim listens on BUNDLE/console.sock and passes it to the runtime as
+ * The shim listens on SOCKET.tty (beside its own socket) and passes it to the runtime as
  * --console-socket; the runtime connects and sends the pty master as
  * SCM_RIGHTS (with the pty's name as the payload).  runtime_wait() waits for
  * the runtime to exit while taking that fd, whichever happens first.  The
@@ -43,9 +43,11 @@ char console_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static int pending_size;                 /* a size asked for before the master */
 static struct winsize pending_ws;
 
+/* Beside the shim's own socket (a short path), not in the bundle: Unix socket
+ * paths are limited to 107 bytes and bundle paths can be long. */
 int console_path_init(void)
 {
-    return path_join(console_path, sizeof console_path, opt.bundle, "/console.sock");
+    return path_join(console_path, sizeof console_path, opt.socket, ".tty");
 }
 
 int console_listen(void)

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 extern int tty_fd;                  /* the pty master, -1 until received */
-extern char console_path[];         /* BUNDLE/console.sock */
+extern char console_path[];         /* SOCKET.tty (beside the shim socket) */
 
 /* Compute console_path; -1 if it does not fit a Unix socket address. */
 int console_path_init(void);

@@ -217,8 +217,11 @@ def test_running_container_state(daemon, made):
     st = inspect(daemon, cid)["State"]
     assert st["Status"] == "running" and st["Running"] is True and st["Pid"] > 0
     assert os.path.exists(f"/proc/{st['Pid']}"), st
-    with open(f"/proc/{st['Pid']}/cmdline", "rb") as f:
-        assert f.read() == b"sleep\x00300\x00"
+    def cmdline() -> bytes:
+        with open(f"/proc/{st['Pid']}/cmdline", "rb") as f:
+            return f.read()
+    # runc start returns once the process may exec; it becomes `sleep` a moment later.
+    wait_for(lambda: cmdline() == b"sleep\x00300\x00", 5, what=f"pid {st['Pid']} to be sleep")
     assert daemon.api("POST", f"/containers/{cid}/stop?t=1")[0] == 204
     st = inspect(daemon, cid)["State"]
     assert st["Status"] == "exited" and st["ExitCode"] == 137 and st["Pid"] == 0

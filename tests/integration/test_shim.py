@@ -496,7 +496,7 @@ def test_failing_create_reports_error(env, tty):
     assert not os.path.exists(s.sock)
     assert not s.exit_file.exists()
     assert (s.bundle / "runc.log").exists()     # berthd reads the reason there
-    assert not (s.bundle / "console.sock").exists()
+    assert not Path(str(s.sock) + ".tty").exists()
     assert env.env_list() == []
 
 
@@ -571,7 +571,7 @@ def test_bad_arguments_exit_2(shim_bin, tmp_path):
 def test_tty_output_resize_before_start_and_log(env):
     s = env.shim(["sh", "-c", "tty; stty size; echo done"], tty=True)
     assert re.fullmatch(r"ok \d+\n", s.line), (s.line, s.stderr)
-    assert not (s.bundle / "console.sock").exists(), "the console socket is removed once runc sent the pty"
+    assert not Path(str(s.sock) + ".tty").exists(), "the console socket is removed once runc sent the pty"
     assert s.resize(30, 100) == b"+"          # after create, before start
     client = s.connect(b"a")
     s.start()
@@ -679,7 +679,7 @@ def test_exec_output_exit_code_and_container_keeps_running(env, running):
     watcher.close()
     assert e.exit_file.read_text() == "5\n"
     assert not e.log.exists(), "no --log, nothing logged"
-    assert not (e.bundle / "console.sock").exists()
+    assert not Path(str(e.sock) + ".tty").exists()
     wait_for(lambda: not pids_with_arg(e.sock), 10, "exec shim to exit")
     assert not os.path.exists(e.sock)
     assert container_running(env, running)
@@ -709,7 +709,7 @@ def test_exec_tty_cat_echoes(env, running):
     reader = FrameReader(client)
     answer = e.exec_start()
     assert re.fullmatch(rb"ok \d+\n", answer), answer
-    assert not (e.bundle / "console.sock").exists()
+    assert not Path(str(e.sock) + ".tty").exists()
     assert e.exec_start() == b"", "only the first 'S' counts"
     client.sendall(b"hello\n")
     reader.until(rb"hello\r\n(.|\n)*hello\r\n")     # the terminal's echo, then cat's copy

@@ -12,6 +12,7 @@ from berth.runtime.shim import ShimLauncher, find_shim
 from berth.services.containers import ContainerService
 from berth.services.events import EventBus
 from berth.services.exec import ExecService
+from berth.services.filesystem import FilesystemService
 from berth.services.health import HealthMonitor
 from berth.services.monitoring import MonitoringService
 from berth.services.images import ImageService
@@ -37,11 +38,13 @@ class Engine:
     monitoring: MonitoringService
     execs: ExecService
     health: HealthMonitor
+    filesystem: FilesystemService
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
                 "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir,
-                "monitoring": self.monitoring, "execs": self.execs, "health": self.health}
+                "monitoring": self.monitoring, "execs": self.execs, "health": self.health,
+                "filesystem": self.filesystem}
 
 
 def _binary(name: str) -> str:
@@ -75,4 +78,4 @@ def build(cfg: DaemonConfig) -> Engine:
     monitoring = MonitoringService(containers)
     execs = ExecService(lifecycle, cfg.exec_root)
     return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
-                  HealthMonitor(lifecycle, execs))
+                  HealthMonitor(lifecycle, execs), FilesystemService(containers, images, lifecycle, tmp_dir))
