@@ -70,8 +70,14 @@ class ExecService:
     def paths(self, exec_id: str) -> shimlib.ShimPaths:
         return shimlib.ShimPaths.of_exec(self.exec_root, exec_id)
 
-    async def start(self, exec_id: str, detach: bool, tty: bool | None = None) -> AttachSession | None:
-        """Run the exec; unless ``detach``, the returned session carries its output (and stdin)."""
+    async def start(self, exec_id: str, detach: bool, tty: bool | None = None,
+                    before_run=None) -> AttachSession | None:
+        """Run the exec; unless ``detach``, the returned session carries its output (and stdin).
+
+        ``before_run(session)`` is awaited once everything is ready but the process has not
+        started: the API answers the client's hijack there, so no output can overtake the
+        101 answer (docker-py drops bytes that arrive with the response head).
+        """
         e = self.get(exec_id)
         if e.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
@@ -94,6 +100,8 @@ class ExecService:
             session.ready.set()
         watch = await shimlib.connect(paths, b"w")
         try:
+            if before_run is not None:
+                await before_run(session)
             e.pid = await shimlib.start_exec(paths)
         except Exception:
             e.exit_code = 126

@@ -45,14 +45,21 @@ def routes(app: web.Application) -> list:
         body = await json_body(request, required=False)
         e = execs.get(request.match_info["id"])
         tty = body.get("Tty")
-        session = await execs.start(e.id, bool(body.get("Detach")), None if tty is None else bool(tty))
+        detach = bool(body.get("Detach"))
+        hijacked: dict = {}
+
+        async def answer(session) -> None:
+            if session is not None:
+                hijacked["resp"], hijacked["inp"] = await hijack(request, RAW if e.config.tty else MUX)
+
+        session = await execs.start(e.id, detach, None if tty is None else bool(tty), answer)
         if session is None:
             return web.Response(status=200)
         cfg = e.config
-        resp, inp = await hijack(request, RAW if cfg.tty else MUX)
+        resp, inp = hijacked["resp"], hijacked["inp"]
         want = {STDOUT: cfg.attach_stdout, STDERR: cfg.attach_stderr}
-        detach = detach_sequence(cfg.detach_keys) if cfg.tty else b""  # binary stdin passes untouched
-        if not await pump(resp, inp, session, cfg.tty, want, cfg.attach_stdin, detach):
+        keys = detach_sequence(cfg.detach_keys) if cfg.tty else b""  # binary stdin passes untouched
+        if not await pump(resp, inp, session, cfg.tty, want, cfg.attach_stdin, keys):
             await execs.wait(e.id)  # the exit code is known before the client sees the end
         await finish(resp)
         return resp
