@@ -7,30 +7,11 @@ import contextlib
 from aiohttp import web
 
 from berth.api.hijack import HijackedInput
-from berth.errors import InvalidArgument
+from berth.types.detach import detach_sequence  # noqa: F401 - re-exported for the routers
 from berth.runtime.stdio import frame
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
-DEFAULT_DETACH = b"\x10\x11"  # ctrl-p ctrl-q
-
-
-def detach_sequence(spec: str | None) -> bytes:
-    """Docker's --detach-keys: comma-separated ``ctrl-X`` or single characters."""
-    if not spec:
-        return DEFAULT_DETACH
-    out = bytearray()
-    for key in spec.split(","):
-        key = key.strip().lower()
-        if len(key) == 1:
-            out.append(ord(key))
-        elif key.startswith("ctrl-") and len(key) == 6 and ("a" <= key[5] <= "z" or key[5] in "@[\\]^_"):
-            out.append(ord(key[5].upper()) & 0x1F)
-        else:
-            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
-    return bytes(out)
-
-
 async def pump(resp: web.StreamResponse, inp: HijackedInput, session, tty: bool, want: dict[int, bool],
                use_stdin: bool, detach: bytes) -> bool:
     """Output frames to the client until the process ends; its bytes to stdin until it leaves.

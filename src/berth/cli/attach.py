@@ -7,26 +7,7 @@ import struct
 import sys
 import threading
 
-DEFAULT_DETACH = b"\x10\x11"  # ctrl-p ctrl-q
-
-
-class Detached(Exception):
-    """The user typed the detach sequence."""
-
-
-def detach_sequence(spec: str | None) -> bytes:
-    if not spec:
-        return DEFAULT_DETACH
-    out = bytearray()
-    for key in spec.split(","):
-        key = key.strip().lower()
-        if len(key) == 1:
-            out.append(ord(key))
-        elif key.startswith("ctrl-") and len(key) == 6:
-            out.append(ord(key[5].upper()) & 0x1F)
-        else:
-            raise ValueError(f"Invalid detach keys ({spec}) provided")
-    return bytes(out)
+from berth.types.detach import DEFAULT_DETACH, detach_sequence  # noqa: F401 - used by the commands
 
 
 def pump_output(sock, tty: bool) -> None:
