@@ -6,13 +6,15 @@
  *   'A'  attach with stdin: receives frames; further bytes go to the
  *        container's stdin; its EOF closes the container's stdin (not with
  *        a TTY: then it closes nothing)
+ *   'I'  as 'A', but its EOF or departure never closes the container's
+ *        stdin (Docker's attach without StdinOnce); handled as 'A' after this
  *   'w'  watch: receives nothing more; the connection closes after the exit
  *        file has been written
  *   'r'  resize: 4 more bytes, rows and cols (uint16 BE); answered '+' or
  *        '-' (no TTY, ioctl failed), then closed
  *   'S'  exec mode only, first one only: start the exec; answered
  *        "ok PID\n" or "error MESSAGE\n" (see launch.c)
- * The shim answers 'a', 'A' and 'w' with one byte, '+', once the client is
+ * The shim answers 'a', 'A', 'I' and 'w' with one byte, '+', once the client is
  * registered: every byte of output after that reaches it.
  * A frame is: 1 byte stream (1 stdout, 2 stderr), 4 byte big-endian payload
  * length, payload.
@@ -96,7 +98,8 @@ void client_drop(struct client *c)
 {
     if (c->mode == 'A' && !c->rd_eof) {
         c->rd_eof = 1;
-        stdin_eof();
+        if (!c->keeps_stdin)
+            stdin_eof();
     }
     xclose(&c->fd);
 }
@@ -248,8 +251,9 @@ static void resize_read(struct client *c)
 static void client_mode(struct client *c, int mode)
 {
     switch (mode) {
-    case 'a': case 'A': case 'w':
-        c->mode = mode;
+    case 'a': case 'A': case 'I': case 'w':
+        c->keeps_stdin = mode == 'I';
+        c->mode = mode == 'I' ? 'A' : mode;
         /* Acknowledge: from here on the client receives every byte of output,
          * so berthd may start the container once it has read this. */
         if (send(c->fd, "+", 1, MSG_NOSIGNAL) != 1)
@@ -301,7 +305,7 @@ void client_read(struct client *c)
         c->rd_eof = 1;
         if (c->mode == 0)
             client_drop(c);   /* closed without choosing a mode */
-        else if (c->mode == 'A')
+        else if (c->mode == 'A' && !c->keeps_stdin)
             stdin_eof();
         return;
     }
@@ -333,6 +337,7 @@ void accept_clients(void)
         clients[nclients].mode = 0;
         clients[nclients].rd_eof = 0;
         clients[nclients].rlen = 0;
+        clients[nclients].keeps_stdin = 0;
         nclients++;
         /* The mode byte is usually already queued: take it now so the client
          * sees every byte of output produced after it connected. */

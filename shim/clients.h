@@ -14,6 +14,7 @@ struct client {
     int mode;      /* 0 until the mode byte arrived, then 'a', 'A', 'w',
                       'r' (resize) or 'S' (exec start) */
     int rd_eof;    /* peer shut down its sending side */
+    int keeps_stdin; /* 'I' (an 'A' without StdinOnce): leaving does not close stdin */
     int rlen;      /* 'r': bytes of the window size received so far */
     unsigned char rbuf[4];
 };

@@ -52,12 +52,13 @@ async def pump(resp: web.StreamResponse, inp: HijackedInput, session, tty: bool,
     stdin_task = asyncio.ensure_future(stdin())
     out_task = asyncio.ensure_future(output())
     stop_task = asyncio.ensure_future(detached.wait())
+    gone_task = asyncio.ensure_future(inp.gone.wait())  # the client left: let go of the process
     try:
-        await asyncio.wait({out_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({out_task, stop_task, gone_task}, return_when=asyncio.FIRST_COMPLETED)
     except (ConnectionResetError, ConnectionError):
         pass
     finally:
-        for t in (stdin_task, out_task, stop_task):
+        for t in (stdin_task, out_task, stop_task, gone_task):
             t.cancel()
         session.close()
     return detached.is_set()

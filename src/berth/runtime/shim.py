@@ -145,7 +145,8 @@ async def start_exec(paths: ShimPaths) -> int:
             detail = last_error(f.read())
     except OSError:
         pass
-    raise SystemError_(f"exec failed: {detail or line or 'the exec shim exited'}")
+    raise SystemError_(detail if detail.startswith("exec failed") else
+                       f"exec failed: {detail or line or 'the exec shim exited'}")
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:

@@ -194,6 +194,8 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
         "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
         "noNewPrivileges": s.no_new_privileges,
     }
+    if s.tty and s.console_size:  # runc sizes the terminal before the process starts
+        process["consoleSize"] = {"height": s.console_size[0], "width": s.console_size[1]}
     if s.ulimits:
         process["rlimits"] = limits.rlimits(s.ulimits)
     if s.oom_score_adj:

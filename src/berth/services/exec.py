@@ -71,7 +71,7 @@ class ExecService:
         return shimlib.ShimPaths.of_exec(self.exec_root, exec_id)
 
     async def start(self, exec_id: str, detach: bool, tty: bool | None = None,
-                    before_run=None) -> AttachSession | None:
+                    before_run=None, console_size: list[int] | None = None) -> AttachSession | None:
         """Run the exec; unless ``detach``, the returned session carries its output (and stdin).
 
         ``before_run(session)`` is awaited once everything is ready but the process has not
@@ -88,7 +88,7 @@ class ExecService:
             e.config.tty = tty
         e.started = True
         paths = self.paths(e.id)
-        process = await asyncio.to_thread(self._process_json, c, e, paths)
+        process = await asyncio.to_thread(self._process_json, c, e, paths, console_size)
         runc = self.lifecycle.runc(c)
         await self.lifecycle.launcher.exec(c.id, paths, runc.binary, process, e.config.attach_stdin, e.config.tty)
         session = None
@@ -118,7 +118,7 @@ class ExecService:
         task.add_done_callback(self._tasks.discard)
         return session
 
-    def _process_json(self, c, e: ExecInstance, paths: shimlib.ShimPaths) -> str:
+    def _process_json(self, c, e: ExecInstance, paths: shimlib.ShimPaths, console_size: list[int] | None) -> str:
         """The container's own process settings (from its bundle) with the exec's overrides."""
         os.makedirs(paths.bundle, exist_ok=True)
         with open(os.path.join(self.lifecycle.paths(c.id).bundle, "config.json")) as f:
@@ -137,6 +137,9 @@ class ExecService:
         process.update(args=e.config.cmd, env=env, terminal=e.config.tty, cwd=e.config.working_dir or process["cwd"],
                        user={"uid": user.uid, "gid": user.gid,
                              "additionalGids": list(dict.fromkeys([user.gid, *user.additional_gids]))})
+        process.pop("consoleSize", None)
+        if e.config.tty and console_size:  # runc sizes the terminal before the process starts
+            process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
         if e.config.privileged:
             caps = sorted(self.lifecycle.facts.bounding_caps)
             process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}

@@ -456,7 +456,8 @@ class Lifecycle:
         """Output from now on (and stdin); before start, it begins with the container's first byte."""
         c = self.containers.get(ref)
         session = AttachSession()
-        mode = b"A" if stdin and c.spec.open_stdin else b"a"
+        # With StdinOnce the container's stdin closes when this client leaves; without, it stays open.
+        mode = (b"A" if c.spec.stdin_once else b"I") if stdin and c.spec.open_stdin else b"a"
         if c.state.running:
             conn = await shimlib.connect(self.paths(c.id), mode)
             if conn:

@@ -76,7 +76,8 @@ class ContainerSpec:
     tmpfs: dict[str, str] = field(default_factory=dict)  # {"/run": "size=64m,mode=1777"}
     security_opt: list[str] = field(default_factory=list)  # as the client sent them (shown by inspect)
     seccomp_profile: str = ""
-    healthcheck: dict | None = None  # Docker's HealthConfig: Test, Interval, Timeout, StartPeriod, Retries  # "" the default profile, "unconfined", or a profile's JSON text
+    healthcheck: dict | None = None  # Docker's HealthConfig: Test, Interval, Timeout, StartPeriod, Retries
+    console_size: list[int] = field(default_factory=list)  # [height, width] of the TTY at start  # "" the default profile, "unconfined", or a profile's JSON text
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

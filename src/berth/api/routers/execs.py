@@ -7,6 +7,7 @@ from berth.api.attach import MUX, RAW, detach_sequence, finish, pump
 from berth.api.hijack import hijack
 from berth.api.middleware import json_body, json_response, qint
 from berth.api.routes import add
+from berth.api.serialize.containers import console_size
 from berth.errors import InvalidArgument
 from berth.runtime.stdio import STDERR, STDOUT
 from berth.services.exec import ExecConfig
@@ -52,7 +53,8 @@ def routes(app: web.Application) -> list:
             if session is not None:
                 hijacked["resp"], hijacked["inp"] = await hijack(request, RAW if e.config.tty else MUX)
 
-        session = await execs.start(e.id, detach, None if tty is None else bool(tty), answer)
+        session = await execs.start(e.id, detach, None if tty is None else bool(tty), answer,
+                                    console_size(body.get("ConsoleSize")))
         if session is None:
             return web.Response(status=200)
         cfg = e.config

@@ -86,7 +86,8 @@ def spec_from_create(body: dict) -> ContainerSpec:
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")), stdin_once=bool(body.get("StdinOnce")),
         attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
         attach_stderr=bool(body.get("AttachStderr")), stop_signal=body.get("StopSignal") or "",
-        stop_timeout=body.get("StopTimeout"), healthcheck=_health(body.get("Healthcheck")), exposed_ports=dict(body.get("ExposedPorts") or {}),
+        stop_timeout=body.get("StopTimeout"), healthcheck=_health(body.get("Healthcheck")),
+        console_size=console_size(host.get("ConsoleSize")), exposed_ports=dict(body.get("ExposedPorts") or {}),
         volumes=dict(body.get("Volumes") or {}), auto_remove=bool(host.get("AutoRemove")),
         network_mode=host.get("NetworkMode") or "none",
         restart_policy=RestartPolicy(rp.get("Name") or "no", retries),
@@ -107,6 +108,15 @@ def spec_from_create(body: dict) -> ContainerSpec:
         group_add=list(host.get("GroupAdd") or []), tmpfs=dict(host.get("Tmpfs") or {}),
     )
     return limits.check(spec)
+
+
+def console_size(v) -> list[int]:
+    """``ConsoleSize: [height, width]``; [0, 0] or absent means none."""
+    if v is None:
+        return []
+    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x >= 0 for x in v)):
+        raise InvalidArgument("invalid ConsoleSize: expected [height, width]")
+    return list(v) if all(v) else []
 
 
 def _health(h: dict | None) -> dict | None:
@@ -166,7 +176,7 @@ def host_config(c: Container) -> dict:
         "Devices": [dict(d) for d in s.devices], "MemoryReservation": s.memory_reservation,
         "MemorySwap": s.memory_swap, "OomKillDisable": s.oom_kill_disable, "PidsLimit": s.pids_limit,
         "Ulimits": [dict(u) for u in s.ulimits] or None, "Init": s.init or None,
-        "MaskedPaths": None, "ReadonlyPaths": None, "ConsoleSize": [0, 0],
+        "MaskedPaths": None, "ReadonlyPaths": None, "ConsoleSize": s.console_size or [0, 0],
     }
     if s.sysctls:
         out["Sysctls"] = dict(s.sysctls)

@@ -299,7 +299,7 @@ def _attach_and_start(api: Transport, cid: str, tty: bool, stdin: bool, conditio
         print(f"Error response from daemon: {e.message}", file=sys.stderr)
         raise Exit(start_failure_code(e.message)) from None
     if _stream(api, sock, f"/containers/{cid}/resize", tty, stdin, detach_sequence(detach_keys)):
-        return 0
+        return 0  # as docker run -it: detaching is a success, and says nothing
     result = api.finish(waiter).json() or {}
     if result.get("Error") and result["Error"].get("Message"):
         print(f"Error: {result['Error']['Message']}", file=sys.stderr)
@@ -319,10 +319,7 @@ def _stream(api: Transport, sock, resize_path: str, tty: bool, stdin: bool, deta
         except OSError:
             pass
     sock.close()
-    if pump is not None and pump.detached:
-        print("read escape sequence", file=sys.stderr)
-        return True
-    return False
+    return pump is not None and pump.detached
 
 
 def start_failure_code(message: str) -> int:
@@ -419,7 +416,8 @@ def attach(api: Transport, name: str, argv: list[str]) -> int:
     sock = api.hijack(f"/containers/{info['Id']}/attach", q)
     if _stream(api, sock, f"/containers/{info['Id']}/resize", info["Config"]["Tty"], stdin,
                detach_sequence(a.detach_keys)):
-        return 0
+        print("read escape sequence", file=sys.stderr)
+        return 1  # as docker attach
     return api.request("POST", f"/containers/{info['Id']}/wait").json()["StatusCode"]
 
 
@@ -452,7 +450,8 @@ def exec_(api: Transport, name: str, argv: list[str]) -> int:
         return 0
     sock = api.hijack(f"/exec/{exec_id}/start", {}, {"Detach": False, "Tty": a.tty})
     if _stream(api, sock, f"/exec/{exec_id}/resize", a.tty, a.interactive, detach_sequence(a.detach_keys)):
-        return 0
+        print("read escape sequence", file=sys.stderr)
+        return 1  # as docker exec
     code = api.request("GET", f"/exec/{exec_id}/json").json().get("ExitCode")
     return 0 if code is None else int(code)
 
