@@ -110,13 +110,19 @@ def container_count(daemon) -> int:
 
 # -- memory ---------------------------------------------------------------------------------------------
 
-def test_memory_limit_kills_a_process_past_it(runs):
+def test_memory_limit_kills_a_process_past_it(runs, daemon):
+    import json
+    import time
+    since = time.time()
     cid, code, out, _ = runs.sh('x=$(head -c 64m /dev/zero | tr "\\0" a); echo never', Memory=16 * 1024 * 1024)
     assert code == 137 and "never" not in out
     info = runs.inspect(cid)
     assert info["HostConfig"]["Memory"] == 16 * 1024 * 1024
     assert info["HostConfig"]["MemorySwap"] == 32 * 1024 * 1024  # Docker's default: twice the memory
     assert info["State"]["OOMKilled"] is True
+    status, raw = daemon.api("GET", f"/events?since={since}&until={time.time()}", raw=True)
+    actions = [e["Action"] for e in map(json.loads, raw.splitlines()) if e["id"] == cid]
+    assert actions.index("oom") < actions.index("die")
 
 
 def test_no_oom_kill_without_a_limit_hit(runs):

@@ -244,6 +244,8 @@ class Lifecycle:
         state = dataclasses.replace(c.state, status="exited", pid=0, exit_code=code, finished_at=now_rfc3339(),
                                     error=error, oom_killed=oom)
         self.containers.index.save_state(cid, state)
+        if oom:
+            self.containers.emit(c, "oom")
         self.containers.emit(c, "die", exitCode=str(code))
         self._exits[cid] = self._exits.get(cid, 0) + 1
         self._monitors.pop(cid, None)
