@@ -9,9 +9,12 @@ import tarfile
 
 import pytest
 
-from berth.cli.commands import files as cli
+from berth.cli.commands import cp as cli
 from berth.errors import InvalidArgument
-from berth.services import filesystem as fs
+from berth.image.layers import decompress_stream
+from berth.services import archive, tree_tar, upper_scan
+from berth.types import archive_paths as paths
+from berth.util.tar import DIR_FLAGS
 
 ROOT = os.geteuid() == 0
 
@@ -22,7 +25,7 @@ ROOT = os.geteuid() == 0
     ("/", "/", "/"),
 ])
 def test_preserve_trailing(cleaned, original, want):
-    assert fs.preserve_trailing(cleaned, original) == want
+    assert paths.preserve_trailing(cleaned, original) == want
 
 
 @pytest.mark.parametrize("path, want", [
@@ -30,21 +33,21 @@ def test_preserve_trailing(cleaned, original, want):
     ("a/b", ("a", "b")), ("b", (".", "b")),
 ])
 def test_split_dir_entry(path, want):
-    assert fs.split_dir_entry(path) == want
-    assert cli._split_entry(path) == want
+    assert paths.split_dir_entry(path) == want
+    assert cli.split_dir_entry(path) == want
 
 
 def test_go_mode_bits():
-    assert fs.go_mode(stat.S_IFDIR | 0o755) == (1 << 31) | 0o755
-    assert fs.go_mode(stat.S_IFLNK | 0o777) == (1 << 27) | 0o777
-    assert fs.go_mode(stat.S_IFREG | 0o4755) == (1 << 23) | 0o755
-    assert fs.go_mode(stat.S_IFDIR | 0o1777) == (1 << 31) | (1 << 20) | 0o777
-    assert fs.go_mode(stat.S_IFCHR | 0o666) == (1 << 26) | (1 << 21) | 0o666
+    assert paths.go_mode(stat.S_IFDIR | 0o755) == (1 << 31) | 0o755
+    assert paths.go_mode(stat.S_IFLNK | 0o777) == (1 << 27) | 0o777
+    assert paths.go_mode(stat.S_IFREG | 0o4755) == (1 << 23) | 0o755
+    assert paths.go_mode(stat.S_IFDIR | 0o1777) == (1 << 31) | (1 << 20) | 0o777
+    assert paths.go_mode(stat.S_IFCHR | 0o666) == (1 << 26) | (1 << 21) | 0o666
 
 
 def test_rfc3339_trims_nanoseconds():
-    assert fs.rfc3339_ns(1700000000 * 10**9) == "2023-11-14T22:13:20Z"
-    assert fs.rfc3339_ns(1700000000 * 10**9 + 500_000_000) == "2023-11-14T22:13:20.5Z"
+    assert archive.rfc3339_ns(1700000000 * 10**9) == "2023-11-14T22:13:20Z"
+    assert archive.rfc3339_ns(1700000000 * 10**9 + 500_000_000) == "2023-11-14T22:13:20.5Z"
 
 
 # -- docker cp's client-side rules -------------------------------------------------------------------
@@ -71,18 +74,18 @@ def test_prepare_copy_cases():
 
 
 def test_rebase_names():
-    assert cli.rebase("dir/a", [("dir", "new")]) == "new/a"
-    assert cli.rebase("./a", [(".", "new")]) == "new/a"
-    assert cli.rebase("/bin/sh", [("/", "new")]) == "new/bin/sh"
+    assert paths.rebase("dir/a", [("dir", "new")]) == "new/a"
+    assert paths.rebase("./a", [(".", "new")]) == "new/a"
+    assert paths.rebase("/bin/sh", [("/", "new")]) == "new/bin/sh"
 
 
 # -- writing tars -----------------------------------------------------------------------------------
 def _tar_of(tmp_path, name="d"):
     buf = io.BytesIO()
-    out = fs.TarOut(buf.write)
-    d = os.open(tmp_path, fs._DIR_FLAGS)
+    out = tree_tar.TarOut(buf.write)
+    d = os.open(tmp_path, DIR_FLAGS)
     try:
-        fs.TreeWriter(out).entry(d, name, name, (name,))
+        tree_tar.TreeWriter(out).entry(d, name, name, (name,))
     finally:
         os.close(d)
     out.close()
@@ -127,9 +130,9 @@ def _tar(*entries, compress=False) -> io.BytesIO:
 
 
 def _untar(dest, stream, no_overwrite=True):
-    fd = os.open(dest, fs._DIR_FLAGS)
+    fd = os.open(dest, DIR_FLAGS)
     try:
-        fs.Untar(fd, ("x",), no_overwrite, (os.getuid(), os.getgid()), {}).run(fs.decompressed(stream))
+        archive.Untar(fd, ("x",), no_overwrite, (os.getuid(), os.getgid()), {}).run(decompress_stream(stream))
     finally:
         os.close(fd)
 
@@ -211,16 +214,16 @@ def test_changes_and_layer(tmp_path):
     for d in ("etc", "usr"):  # only copied up: same times as below
         st = os.stat(lower / d)
         os.utime(upper / d, ns=(st.st_atime_ns, st.st_mtime_ns))
-    fd = os.open(upper, fs._DIR_FLAGS)
+    fd = os.open(upper, DIR_FLAGS)
     try:
-        entries, _ = fs.scan_upper(fd, (), fs.Lowers([str(lower)]), False, set(fs._MOUNT_DIRS))
-        changes = [(c["Kind"], c["Path"]) for c in fs.changes_of(entries)]
-        assert (fs.DELETED, "/bin/ls") in changes and (fs.MODIFIED, "/bin") in changes
-        assert (fs.MODIFIED, "/etc/passwd") in changes and (fs.ADDED, "/new") in changes
-        assert (fs.DELETED, "/usr/lib") in changes and (fs.ADDED, "/usr/lib/fresh") in changes
+        entries, _ = upper_scan.scan_upper(fd, (), upper_scan.Lowers([str(lower)]), False, set(upper_scan.MOUNT_DIRS))
+        changes = [(c["Kind"], c["Path"]) for c in upper_scan.changes_of(entries)]
+        assert (upper_scan.DELETED, "/bin/ls") in changes and (upper_scan.MODIFIED, "/bin") in changes
+        assert (upper_scan.MODIFIED, "/etc/passwd") in changes and (upper_scan.ADDED, "/new") in changes
+        assert (upper_scan.DELETED, "/usr/lib") in changes and (upper_scan.ADDED, "/usr/lib/fresh") in changes
         assert not any(p == "/etc/hostname" for _, p in changes)
         buf = io.BytesIO()
-        fs.write_layer(fs.TarOut(buf.write), fd, fs.prune_for_layer(entries))
+        upper_scan.write_layer(tree_tar.TarOut(buf.write), fd, upper_scan.prune_for_layer(entries))
     finally:
         os.close(fd)
     buf.seek(0)

@@ -11,7 +11,7 @@ COMMANDS = {
     "wait": ("containers", "wait"), "attach": ("containers", "attach"), "exec": ("containers", "exec_"),
     "pause": ("control", "pause"), "unpause": ("control", "unpause"), "rename": ("control", "rename"),
     "update": ("control", "update"), "port": ("control", "port"),
-    "cp": ("files", "cp"), "diff": ("files", "diff"), "export": ("files", "export"), "commit": ("files", "commit"),
+    "cp": ("cp", "cp"), "diff": ("files", "diff"), "export": ("files", "export"), "commit": ("files", "commit"),
     "stats": ("monitoring", "stats"), "top": ("monitoring", "top"),
     "inspect": ("inspect", "inspect"),
     "images": ("images", "images"), "rmi": ("images", "rmi"), "tag": ("images", "tag"),

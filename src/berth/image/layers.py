@@ -6,12 +6,12 @@ for a deleted path and ``trusted.overlay.opaque=y`` on an opaque directory.
 """
 from __future__ import annotations
 
-import errno
+import bz2
 import gzip
 import hashlib
 import io
+import lzma
 import os
-import shutil
 import stat
 import tarfile
 import zlib
@@ -20,25 +20,18 @@ from typing import BinaryIO
 import zstandard
 
 from berth.errors import InvalidArgument
-from berth.util.tar import (
-    clean_link_target,
-    clean_path,
-    iter_tar,
-    lstat_at,
-    mtime_ns,
-    read_member,
-    symlink_escapes,
-    walk_dirs,
-    xattrs_of,
-)
+from berth.util.tar import DIR_FLAGS, TreeExtractor, lstat_at, member_times
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+BZIP2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _CHUNK = 1 << 20
 _ZSTD_FEED = 1024  # compressed bytes per decompress call: bounds output per call
-_XATTR_IGNORED = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP)
+_GZIP_ZSTD_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError)
+_BZIP2_XZ_ERRORS = (OSError, EOFError, lzma.LZMAError)
 
 
 class _Reader(io.RawIOBase):
@@ -113,15 +106,15 @@ class _Zstd(_Reader):
 
 
 class _Guard(_Reader):
-    """Turns decompression failures into ``InvalidArgument``."""
+    """Turns decompression failures (``errors``) into ``InvalidArgument``."""
 
-    def __init__(self, inner) -> None:
-        self._inner = inner
+    def __init__(self, inner, errors: tuple[type[BaseException], ...] = _GZIP_ZSTD_ERRORS) -> None:
+        self._inner, self._errors = inner, errors
 
     def read(self, n: int = -1) -> bytes:
         try:
             return self._inner.read(n)
-        except (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError) as e:
+        except self._errors as e:
             raise InvalidArgument(f"invalid compressed data: {e}") from None
 
 
@@ -144,6 +137,18 @@ def open_decompressed(f: BinaryIO) -> BinaryIO:
     if head == ZSTD_MAGIC:
         return _Guard(_Zstd(src))  # type: ignore[return-value]
     return src  # type: ignore[return-value]
+
+
+def decompress_stream(f: BinaryIO) -> BinaryIO:
+    """As ``open_decompressed``, and bzip2 and xz too: a tar as a client may send it (pkg/archive
+    DecompressStream, for ``PUT /containers/{id}/archive``)."""
+    head = _read_upto(f, 6)
+    src = _Prefixed(head, f)
+    if head.startswith(BZIP2_MAGIC):
+        return _Guard(bz2.BZ2File(src), _BZIP2_XZ_ERRORS)  # type: ignore[return-value]
+    if head.startswith(XZ_MAGIC):
+        return _Guard(lzma.LZMAFile(src), _BZIP2_XZ_ERRORS)  # type: ignore[return-value]
+    return open_decompressed(src)
 
 
 def store_uncompressed(src: BinaryIO, dest_path: str) -> tuple[str, int]:
@@ -180,150 +185,46 @@ def apply_layer(tar_path: str, dest: str) -> int:
     Unsafe or malformed entries raise ``InvalidArgument``; nothing is ever
     written outside ``dest`` (the caller removes ``dest`` on failure).
     """
-    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    ex = _Extractor(root)
+    root = os.open(dest, DIR_FLAGS)
+    ex = _LayerExtractor(root)
     try:
         with open(tar_path, "rb") as f:
-            for tar, member in iter_tar(open_decompressed(f)):
-                ex.entry(tar, member)
-        ex.finish()
+            ex.run(open_decompressed(f))
     finally:
-        ex.close()
         os.close(root)
     return ex.size
 
 
-class _Extractor:
-    """State of one layer extraction: a parent-dir fd cache and dir mtimes."""
+class _LayerExtractor(TreeExtractor):
+    """A layer's rules: names relative, the root's own entry applied, whiteouts made for overlayfs,
+    only regular files, directories, symlinks, hardlinks and FIFOs."""
 
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.size = 0
-        self._cached: tuple[tuple[str, ...], int] | None = None
-        self._dir_times: dict[tuple[str, ...], tuple[int, int]] = {}
+    XATTR_SKIP = "trusted.overlay."  # only whiteouts may steer overlayfs
+    SYMLINK_ESCAPES = "escapes the layer root"
+    LINK_OUTSIDE = "is outside the layer root"
+    LINK_MISSING = "not found in this layer"
 
-    def close(self) -> None:
-        if self._cached is not None:
-            os.close(self._cached[1])
-            self._cached = None
+    def top(self, m: tarfile.TarInfo) -> None:
+        if not m.isdir():
+            raise InvalidArgument(f"invalid tar entry {m.name!r}: root is not a directory")
+        self.set_attrs(self.root, m)
+        self._dir_times[()] = member_times(m)
 
-    def _parent(self, parts: tuple[str, ...], entry: str) -> int:
-        """An fd for directory ``parts`` (created if missing); owned by the cache."""
-        if self._cached is not None and self._cached[0] == parts:
-            return self._cached[1]
-        fd = walk_dirs(self.root, parts, entry, create=True)
-        self.close()
-        self._cached = (parts, fd)
-        return fd
+    def before_parent(self, parts: tuple[str, ...], m: tarfile.TarInfo) -> bool:
+        if not parts[-1].startswith(WHITEOUT):
+            return False
+        self._whiteout(parts, m)
+        return True
 
-    def _remove(self, pfd: int, name: str, st: os.stat_result) -> None:
-        if stat.S_ISDIR(st.st_mode):
-            shutil.rmtree(name, dir_fd=pfd)
-        else:
-            os.unlink(name, dir_fd=pfd)
-
-    def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        parts = clean_path(m.name)
-        if not parts:
-            if not m.isdir():
-                raise InvalidArgument(f"invalid tar entry {m.name!r}: root is not a directory")
-            self._set_attrs(self.root, m)
-            self._dir_times[()] = (mtime_ns(m, "atime"), mtime_ns(m))
-            return
-        base = parts[-1]
-        if base.startswith(WHITEOUT):
-            self._whiteout(parts, m)
-            return
-        pfd = self._parent(parts[:-1], m.name)
-        existing = lstat_at(pfd, base)
-        if m.isdir():
-            if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                self._remove(pfd, base, existing)
-                existing = None
-            if existing is None:
-                os.mkdir(base, 0o700, dir_fd=pfd)
-            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-            try:
-                self._set_attrs(fd, m)
-            finally:
-                os.close(fd)
-            self._dir_times[parts] = (mtime_ns(m, "atime"), mtime_ns(m))
-            return
-        if m.islnk():
-            self._hardlink(pfd, parts, m, existing)
-            return
+    def before_file(self, tar: tarfile.TarFile, parts: tuple[str, ...], m: tarfile.TarInfo) -> bool:
         if m.type not in (tarfile.SYMTYPE, tarfile.FIFOTYPE) and not m.isreg():
             kind = "device node" if m.ischr() or m.isblk() else f"unsupported type {m.type!r}"
             raise InvalidArgument(f"invalid tar entry {m.name!r}: {kind} not allowed in a layer")
-        if m.issym() and symlink_escapes(parts, m.linkname):
-            raise InvalidArgument(f"invalid tar entry {m.name!r}: symlink target {m.linkname!r} escapes the layer root")
-        if existing is not None:
-            self._remove(pfd, base, existing)
-        if m.isreg():
-            self._regular(tar, pfd, base, m)
-        elif m.issym():
-            os.symlink(m.linkname, base, dir_fd=pfd)
-            os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-            os.utime(base, ns=(mtime_ns(m, "atime"), mtime_ns(m)), dir_fd=pfd, follow_symlinks=False)
-        else:
-            os.mkfifo(base, 0o600, dir_fd=pfd)
-            os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-            os.chmod(base, m.mode & 0o7777, dir_fd=pfd)
-            os.utime(base, ns=(mtime_ns(m, "atime"), mtime_ns(m)), dir_fd=pfd, follow_symlinks=False)
+        return False
 
-    def _regular(self, tar: tarfile.TarFile, pfd: int, base: str, m: tarfile.TarInfo) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(base, flags, 0o600, dir_fd=pfd)
-        with open(fd, "wb") as out:
-            shutil.copyfileobj(read_member(tar, m), out, _CHUNK)
-            out.flush()
-            self._set_attrs(fd, m)
-            os.utime(fd, ns=(mtime_ns(m, "atime"), mtime_ns(m)))
-        self.size += m.size
-
-    def _set_attrs(self, fd: int, m: tarfile.TarInfo) -> None:
-        """Owner, then mode (chown clears setuid), then xattrs (chown clears capabilities)."""
-        os.fchown(fd, m.uid, m.gid)
-        os.fchmod(fd, m.mode & 0o7777)
-        for key, value in xattrs_of(m).items():
-            if key.startswith("trusted.overlay."):
-                continue  # only whiteouts may steer overlayfs
-            try:
-                os.setxattr(fd, key, value)
-            except OSError as e:
-                if e.errno in _XATTR_IGNORED:
-                    continue
-                raise InvalidArgument(f"invalid tar entry {m.name!r}: cannot set xattr {key!r}: {e.strerror}") from None
-
-    def _hardlink(self, pfd: int, parts: tuple[str, ...], m: tarfile.TarInfo, existing: os.stat_result | None) -> None:
-        try:
-            target = clean_link_target(m.linkname)
-        except InvalidArgument:
-            raise InvalidArgument(
-                f"invalid tar entry {m.name!r}: hardlink target {m.linkname!r} is outside the layer root") from None
-        missing = InvalidArgument(f"invalid tar entry {m.name!r}: hardlink target {m.linkname!r} not found in this layer")
-        if not target:
-            raise missing
-        try:
-            tfd = walk_dirs(self.root, target[:-1], m.name, create=False)
-        except FileNotFoundError:
-            raise missing from None
-        try:
-            tst = lstat_at(tfd, target[-1])
-            if tst is None:
-                raise missing
-            if not (stat.S_ISREG(tst.st_mode) or stat.S_ISLNK(tst.st_mode) or stat.S_ISFIFO(tst.st_mode)):
-                raise InvalidArgument(f"invalid tar entry {m.name!r}: hardlink target {m.linkname!r} is not a file")
-            if existing is not None:
-                if (existing.st_dev, existing.st_ino) == (tst.st_dev, tst.st_ino):
-                    return
-                self._remove(pfd, parts[-1], existing)
-            try:
-                os.link(target[-1], parts[-1], src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
-            except FileNotFoundError:
-                raise missing from None
-        finally:
-            os.close(tfd)
+    def link_target_refused(self, st: os.stat_result) -> str:
+        ok = stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) or stat.S_ISFIFO(st.st_mode)
+        return "" if ok else "is not a file"
 
     def _whiteout(self, parts: tuple[str, ...], m: tarfile.TarInfo) -> None:
         base = parts[-1]
@@ -341,16 +242,3 @@ class _Extractor:
             self._remove(pfd, name, existing)
         os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
         os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-
-    def finish(self) -> None:
-        """Set directory times last, once nothing more is written inside them."""
-        self.close()
-        for parts, times in self._dir_times.items():
-            try:
-                fd = walk_dirs(self.root, parts, "/".join(parts), create=False)
-            except (FileNotFoundError, InvalidArgument):
-                continue  # replaced later in the layer
-            try:
-                os.utime(fd, ns=times)
-            finally:
-                os.close(fd)

@@ -50,9 +50,15 @@ def parse_time(s: str) -> float:
 
 
 def now_rfc3339() -> str:
-    """Now as RFC3339 with nanoseconds, UTC, as Docker writes times."""
+    """Now in Go's RFC3339Nano, UTC: nanoseconds with trailing zeros trimmed, as Docker writes times.
+
+    The trimming matters: tools that re-encode an image config (skopeo) print Go's form,
+    and a config written otherwise would change its digest on the way through them.
+    """
     ns = __import__("time").time_ns()
-    return datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
+    frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
+    stamp = datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return stamp + (f".{frac}" if frac else "") + "Z"
 
 
 def log_files(path: str) -> list[str]:

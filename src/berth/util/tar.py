@@ -1,4 +1,4 @@
-"""Tar-safety helpers: strict member iteration, lexical path checks, fd walks.
+"""Tar safety: strict member iteration, lexical path checks, fd walks, safe extraction.
 
 Nothing here follows a symlink inside a destination tree: directories are
 walked one component at a time with ``O_NOFOLLOW`` relative to a root fd.
@@ -10,6 +10,7 @@ import errno
 import hashlib
 import io
 import os
+import shutil
 import stat
 import tarfile
 import urllib.parse
@@ -18,7 +19,11 @@ from typing import BinaryIO
 
 from berth.errors import InvalidArgument
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # reading; a FIFO must not block the open
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_XATTR_IGNORED = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP)
+_CHUNK = 1 << 20
 
 
 def clean_path(name: str, what: str = "tar entry") -> tuple[str, ...]:
@@ -165,25 +170,26 @@ class _TarErrors:
             raise InvalidArgument(f"invalid tar: {e}") from None
 
 
-def walk_dirs(root_fd: int, parts: tuple[str, ...], entry: str, create: bool) -> int:
+def walk_dirs(root_fd: int, parts: tuple[str, ...], entry: str | None, create: bool) -> int:
     """Open directory ``parts`` under ``root_fd`` without following symlinks.
 
     Missing directories are created (0755) if ``create``; otherwise
     ``FileNotFoundError`` is raised. A symlink or non-directory on the way
-    raises ``InvalidArgument`` naming ``entry``. Returns a new fd.
+    raises ``InvalidArgument`` naming tar entry ``entry`` (or, with no entry,
+    the ``OSError`` as it comes). Returns a new fd.
     """
     fd = os.dup(root_fd)
     try:
         for i, part in enumerate(parts):
             try:
-                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                nfd = os.open(part, DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
                 if not create:
                     raise
                 os.mkdir(part, 0o755, dir_fd=fd)
-                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                nfd = os.open(part, DIR_FLAGS, dir_fd=fd)
             except OSError as e:
-                if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                if entry is None or e.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
                 where = "/".join(parts[: i + 1])
                 st = os.lstat(part, dir_fd=fd)
@@ -203,6 +209,207 @@ def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return os.lstat(name, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
+
+
+def member_times(member: tarfile.TarInfo) -> tuple[int, int]:
+    """A member's (atime, mtime) in nanoseconds, for ``os.utime(ns=...)``."""
+    return mtime_ns(member, "atime"), mtime_ns(member)
+
+
+class TreeExtractor:
+    """Unpacks a tar stream below the directory fd ``root``, never leaving it.
+
+    Member names are resolved lexically and may not leave the root; nothing is
+    written through a symlink (directories are walked with ``O_NOFOLLOW``);
+    relative symlink targets may not leave the root; a hardlink points at what
+    is already there. An existing entry is replaced, a directory kept; directory
+    times are set last. Errors raise ``InvalidArgument``.
+
+    The rules that differ between callers are the hooks below and the message
+    tails (``SYMLINK_ESCAPES``, ``LINK_OUTSIDE``, ``LINK_MISSING``).
+    """
+
+    XATTR_SKIP = "trusted."  # xattrs of the tar with this prefix are not set
+    SYMLINK_ESCAPES = "points outside the extraction directory"
+    LINK_OUTSIDE = "is outside the extraction directory"
+    LINK_MISSING = "not found"
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.size = 0  # bytes of regular files written
+        self._cached: tuple[tuple[str, ...], int] | None = None
+        self._dir_times: dict[tuple[str, ...], tuple[int, int]] = {}
+
+    def run(self, stream: BinaryIO) -> None:
+        try:
+            for tar, member in iter_tar(stream):
+                self.entry(tar, member)
+            self.finish()
+        finally:
+            self.close()
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def member_parts(self, m: tarfile.TarInfo) -> tuple[str, ...]:
+        """The member's path below the root (an absolute name is refused)."""
+        return clean_path(m.name)
+
+    def top(self, m: tarfile.TarInfo) -> None:
+        """A member naming the root itself: left alone."""
+
+    def before_parent(self, parts: tuple[str, ...], m: tarfile.TarInfo) -> bool:
+        """Before the member's parent is opened: True if handled here (or raise to refuse it)."""
+        return False
+
+    def check_existing(self, parts: tuple[str, ...], m: tarfile.TarInfo, existing: os.stat_result | None) -> None:
+        """Raise to refuse replacing what is at the member's path."""
+
+    def before_file(self, tar: tarfile.TarFile, parts: tuple[str, ...], m: tarfile.TarInfo) -> bool:
+        """A non-directory, not a hardlink, about to replace what is there: True if handled (or raise)."""
+        return False
+
+    def link_target_refused(self, st: os.stat_result) -> str:
+        """Why a hardlink may not point at a file of this kind ("" if it may)."""
+        return "is a directory" if stat.S_ISDIR(st.st_mode) else ""
+
+    def owner(self, m: tarfile.TarInfo) -> tuple[int, int]:
+        return m.uid, m.gid
+
+    # -- the walk ------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
+
+    def _parent(self, parts: tuple[str, ...], entry: str) -> int:
+        """An fd for directory ``parts`` (created if missing); owned by the cache."""
+        if self._cached is not None and self._cached[0] == parts:
+            return self._cached[1]
+        fd = walk_dirs(self.root, parts, entry, create=True)
+        self.close()
+        self._cached = (parts, fd)
+        return fd
+
+    def _remove(self, pfd: int, name: str, st: os.stat_result) -> None:
+        """Remove an entry of the current parent (the cached fd stays valid: it is that parent)."""
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=pfd)
+        else:
+            os.unlink(name, dir_fd=pfd)
+
+    def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        parts = self.member_parts(m)
+        if not parts:
+            self.top(m)
+            return
+        if self.before_parent(parts, m):
+            return
+        base = parts[-1]
+        pfd = self._parent(parts[:-1], m.name)
+        existing = lstat_at(pfd, base)
+        self.check_existing(parts, m, existing)
+        if m.isdir():
+            if existing is not None and not stat.S_ISDIR(existing.st_mode):
+                self._remove(pfd, base, existing)
+                existing = None
+            if existing is None:
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            fd = os.open(base, DIR_FLAGS, dir_fd=pfd)
+            try:
+                self.set_attrs(fd, m)
+            finally:
+                os.close(fd)
+            self._dir_times[parts] = member_times(m)
+            return
+        if m.islnk():
+            self._hardlink(pfd, parts, m, existing)
+            return
+        if m.issym() and symlink_escapes(parts, m.linkname):
+            raise InvalidArgument(f"invalid tar entry {m.name!r}: symlink target {m.linkname!r} {self.SYMLINK_ESCAPES}")
+        if self.before_file(tar, parts, m):
+            return
+        if existing is not None:
+            self._remove(pfd, base, existing)
+        uid, gid = self.owner(m)
+        times = member_times(m)
+        if m.isreg():
+            fd = os.open(base, _NEW_FILE_FLAGS, 0o600, dir_fd=pfd)
+            with open(fd, "wb") as out:
+                shutil.copyfileobj(read_member(tar, m), out, _CHUNK)
+                out.flush()
+                self.set_attrs(fd, m)
+                os.utime(fd, ns=times)
+            self.size += m.size
+        elif m.issym():
+            os.symlink(m.linkname, base, dir_fd=pfd)
+            os.chown(base, uid, gid, dir_fd=pfd, follow_symlinks=False)
+            os.utime(base, ns=times, dir_fd=pfd, follow_symlinks=False)
+        else:
+            os.mkfifo(base, 0o600, dir_fd=pfd)
+            fd = os.open(base, FILE_FLAGS, dir_fd=pfd)
+            try:
+                os.fchown(fd, uid, gid)
+                os.fchmod(fd, m.mode & 0o7777)
+                os.utime(fd, ns=times)
+            finally:
+                os.close(fd)
+
+    def set_attrs(self, fd: int, m: tarfile.TarInfo) -> None:
+        """Owner, then mode (chown clears setuid), then xattrs (chown clears capabilities)."""
+        os.fchown(fd, *self.owner(m))
+        os.fchmod(fd, m.mode & 0o7777)
+        for key, value in xattrs_of(m).items():
+            if key.startswith(self.XATTR_SKIP):
+                continue
+            try:
+                os.setxattr(fd, key, value)
+            except OSError as e:
+                if e.errno in _XATTR_IGNORED:
+                    continue
+                raise InvalidArgument(f"invalid tar entry {m.name!r}: cannot set xattr {key!r}: {e.strerror}") from None
+
+    def _hardlink(self, pfd: int, parts: tuple[str, ...], m: tarfile.TarInfo, existing: os.stat_result | None) -> None:
+        shown = f"invalid tar entry {m.name!r}: hardlink target {m.linkname!r}"
+        try:
+            target = clean_link_target(m.linkname)
+        except InvalidArgument:
+            raise InvalidArgument(f"{shown} {self.LINK_OUTSIDE}") from None
+        missing = InvalidArgument(f"{shown} {self.LINK_MISSING}")
+        if not target:
+            raise missing
+        try:
+            tfd = walk_dirs(self.root, target[:-1], m.name, create=False)
+        except FileNotFoundError:
+            raise missing from None
+        try:
+            tst = lstat_at(tfd, target[-1])
+            if tst is None:
+                raise missing
+            refused = self.link_target_refused(tst)
+            if refused:
+                raise InvalidArgument(f"{shown} {refused}")
+            if existing is not None:
+                if (existing.st_dev, existing.st_ino) == (tst.st_dev, tst.st_ino):
+                    return
+                self._remove(pfd, parts[-1], existing)
+            try:
+                os.link(target[-1], parts[-1], src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise missing from None
+        finally:
+            os.close(tfd)
+
+    def finish(self) -> None:
+        """Set directory times last, once nothing more is written inside them."""
+        self.close()
+        for parts, times in self._dir_times.items():
+            try:
+                fd = walk_dirs(self.root, parts, "/".join(parts), create=False)
+            except (FileNotFoundError, InvalidArgument):
+                continue  # replaced later in the tar
+            try:
+                os.utime(fd, ns=times)
+            finally:
+                os.close(fd)
 
 
 class TarWriter:
