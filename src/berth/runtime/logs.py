@@ -35,18 +35,19 @@ def parse_time(s: str) -> float:
     """RFC3339 with up to nanoseconds → Unix seconds."""
     if not s or s.startswith("0001-"):
         return 0.0
-    main, frac = s.rstrip("Z"), "0"
-    tz = timezone.utc
-    if "." in main:
-        main, frac = main.split(".", 1)
-        for sep in ("+", "-"):
-            if sep in frac:
-                frac, off = frac.split(sep, 1)
-                tz = datetime.strptime(sep + off.replace(":", ""), "%z").tzinfo
-    elif s[-6:-5] in ("+", "-"):
-        main, tz = s[:-6], datetime.strptime(s[-6:].replace(":", ""), "%z").tzinfo
-    base = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=tz).timestamp()
-    return base + float("0." + (frac or "0"))
+    main, frac, zone = s[:19], "", s[19:]
+    if zone.startswith("."):
+        digits = len(zone) - len(zone[1:].lstrip("0123456789"))
+        frac, zone = zone[1:digits], zone[digits:]
+    if zone in ("Z", "z", ""):
+        tz = timezone.utc
+    else:
+        tz = datetime.strptime(zone.replace(":", ""), "%z").tzinfo
+    try:
+        base = datetime.fromisoformat(main).replace(tzinfo=tz).timestamp()
+    except ValueError:
+        raise ValueError(f"invalid RFC3339 time: {s!r}") from None
+    return base + (float("0." + frac) if frac else 0.0)
 
 
 def now_rfc3339() -> str:

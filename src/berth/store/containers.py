@@ -14,13 +14,23 @@ _STATE_COLS = [f.name for f in dataclasses.fields(ContainerState)]
 class ContainerIndex:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._specs: dict[str, tuple[str, ContainerSpec]] = {}
 
     def _container(self, row: sqlite3.Row) -> Container:
         state = ContainerState(**{k: row[k] for k in _STATE_COLS})
         state.oom_killed = bool(state.oom_killed)
         state.manually_stopped = bool(state.manually_stopped)
-        return Container(row["id"], row["name"], row["image_id"], row["created"],
-                         ContainerSpec.from_json(row["spec"]), state)
+        return Container(row["id"], row["name"], row["image_id"], row["created"], self._spec(row["id"], row["spec"]),
+                         state)
+
+    def _spec(self, cid: str, text: str) -> ContainerSpec:
+        """Decoded once per config text: the config is written once (``update`` writes a new text)."""
+        cached = self._specs.get(cid)
+        if cached is None or cached[0] != text:
+            if len(self._specs) > 4096:
+                self._specs.clear()
+            cached = self._specs[cid] = (text, ContainerSpec.from_json(text))
+        return cached[1]
 
     _SELECT = "SELECT c.*, s.* FROM containers c JOIN container_state s ON s.id = c.id WHERE c.complete = 1"
 

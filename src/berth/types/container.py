@@ -87,8 +87,11 @@ class ContainerSpec:
         raw = json.loads(text)
         raw["restart_policy"] = RestartPolicy(**raw.get("restart_policy", {}))
         raw["log_config"] = LogConfig(**raw.get("log_config", {}))
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = _SPEC_FIELDS or _SPEC_FIELDS.update(f.name for f in dataclasses.fields(cls)) or _SPEC_FIELDS
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+_SPEC_FIELDS: set[str] = set()  # ContainerSpec's field names, filled on first use (lists decode many)
 
 
 @dataclass

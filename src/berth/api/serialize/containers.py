@@ -1,7 +1,6 @@
 """Docker's container JSON: the create body in, inspect and list shapes out."""
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import time
 
@@ -243,11 +242,9 @@ def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: 
     out = {
         "Id": c.id, "Names": ["/" + c.name], "Image": image_name, "ImageID": c.image_id, "Command": command,
         "Created": int(parse_time(c.created)), "Ports": [], "Labels": c.spec.labels, "State": c.state.status,
-        "Status": status_text(dataclasses.asdict(c.state) | {"Status": c.state.status,
-                                                            "StartedAt": c.state.started_at,
-                                                            "FinishedAt": c.state.finished_at,
-                                                            "ExitCode": c.state.exit_code,
-                                                            "Health": health}, now or time.time()),
+        "Status": status_text({"Status": c.state.status, "StartedAt": c.state.started_at,
+                               "FinishedAt": c.state.finished_at, "ExitCode": c.state.exit_code,
+                               "Health": health}, now or time.time()),
         "HostConfig": {"NetworkMode": _network_mode(c)}, "NetworkSettings": {"Networks": _networks(c)}, "Mounts": [],
     }
     if size is not None:
