@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from urllib.parse import quote, urlencode
 
 from berth.client.wire import Body, Connection, ProtocolError
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotImplementedYet
@@ -66,7 +65,7 @@ class Transport:
     @staticmethod
     def url(path: str, query: dict | None = None) -> str:
         q = {k: v for k, v in (query or {}).items() if v is not None}
-        return API_PREFIX + path + ("?" + urlencode(q, doseq=True) if q else "")
+        return API_PREFIX + path + ("?" + urlencode(q) if q else "")
 
     def send(self, method: str, path: str, query: dict | None = None, body=None,
              headers: dict | None = None) -> Pending:
@@ -144,6 +143,24 @@ class Hijacked:
 
     def close(self) -> None:
         self.conn.close()
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(s: str, safe: str = "") -> str:
+    """Percent-encoding as urllib.parse.quote does it (that module costs milliseconds to import)."""
+    keep = _UNRESERVED | frozenset(safe.encode())
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in str(s).encode())
+
+
+def urlencode(query: dict) -> str:
+    """``k=v&...``; list values repeat their key (urllib's doseq)."""
+    parts = []
+    for k, v in query.items():
+        for item in (v if isinstance(v, (list, tuple)) else [v]):
+            parts.append(f"{quote(k)}={quote(item)}")
+    return "&".join(parts)
 
 
 def path_quote(s: str) -> str:

@@ -96,9 +96,7 @@ def _env(values: list[str]) -> list[str]:
 
 
 def _body(a: argparse.Namespace) -> dict:
-    from fractions import Fraction
-    from berth.types.units import parse_size
-
+    # Imports stay inside the converters: ``berth run`` without these flags never pays for them.
     def _int(v: str) -> int:
         try:
             return int(v)
@@ -106,12 +104,14 @@ def _body(a: argparse.Namespace) -> dict:
             raise ValueError(f'strconv.ParseInt: parsing "{v}": invalid syntax') from None
 
     def _size(v: str) -> int:
+        from berth.types.units import parse_size
         return parse_size(v)
 
     def _swap(v: str) -> int:  # memory + swap; -1 is unlimited
-        return -1 if v.strip() == "-1" else parse_size(v)
+        return -1 if v.strip() == "-1" else _size(v)
 
     def _nano_cpus(v: str) -> int:
+        from fractions import Fraction
         try:
             nano = Fraction(v) * 10**9
         except (ValueError, ZeroDivisionError):
@@ -237,7 +237,6 @@ def _body(a: argparse.Namespace) -> dict:
 
 def _healthcheck(a: argparse.Namespace) -> dict | None:
     """--health-* flags as Docker's HealthConfig (durations in nanoseconds)."""
-    from berth.types.units import parse_go_duration
     if a.no_healthcheck:
         if a.health_cmd:
             raise Usage("--no-healthcheck conflicts with --health-* options")
@@ -247,6 +246,7 @@ def _healthcheck(a: argparse.Namespace) -> dict | None:
                       ("health_start_period", "StartPeriod"), ("health_start_interval", "StartInterval")):
         value = getattr(a, flag)
         if value:
+            from berth.types.units import parse_go_duration
             try:
                 out[key] = int(parse_go_duration(value) * 1e9)
             except ValueError as e:
