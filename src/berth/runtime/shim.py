@@ -36,6 +36,14 @@ class ShimPaths:
         bundle = os.path.join(exec_root, "execs", exec_id)
         return cls(bundle, os.path.join(exec_root, "shims", "x" + exec_id[:19] + ".sock"), os.path.join(bundle, "exit"))
 
+    def runtime_error(self) -> str:
+        """The runtime's last error message from its log in the bundle, or ""."""
+        try:
+            with open(os.path.join(self.bundle, "runc.log")) as f:
+                return last_error(f.read())
+        except OSError:
+            return ""
+
     def read_exit(self) -> int | None:
         try:
             with open(self.exit_file) as f:
@@ -79,12 +87,7 @@ class ShimLauncher:
         line = out.decode(errors="replace").strip()
         if proc.returncode == 0 and line.startswith("ok "):
             return int(line.split()[1])
-        detail = ""
-        try:
-            with open(os.path.join(paths.bundle, "runc.log")) as f:
-                detail = last_error(f.read())
-        except OSError:
-            pass
+        detail = paths.runtime_error()
         raise SystemError_(f"failed to create task for container: {detail or line or err.decode(errors='replace').strip()}")
 
 
@@ -139,12 +142,7 @@ async def start_exec(paths: ShimPaths) -> int:
         writer.close()
     if line.startswith("ok "):
         return int(line.split()[1])
-    detail = ""
-    try:
-        with open(os.path.join(paths.bundle, "runc.log")) as f:
-            detail = last_error(f.read())
-    except OSError:
-        pass
+    detail = paths.runtime_error()
     raise SystemError_(detail if detail.startswith("exec failed") else
                        f"exec failed: {detail or line or 'the exec shim exited'}")
 
