@@ -10,8 +10,13 @@ def _daemon():
     reason = can_run_containers()
     if reason:
         pytest.skip(reason)
-    d = Daemon().start()
-    d.import_busybox()
+    d = Daemon()
+    try:
+        d.start()
+        d.import_busybox()
+    except BaseException:
+        d.cleanup()  # a berthd that failed to start leaves nothing behind either
+        raise
     yield d
     d.cleanup()
 
