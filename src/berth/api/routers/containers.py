@@ -140,12 +140,15 @@ def routes(app: web.Application) -> list:
             data = (e.time.encode() + b" " + e.data) if stamps else e.data
             await resp.write(data if c.spec.tty else frame(STDERR if e.stream == "stderr" else STDOUT, data))
 
-        for e in logfile.read_entries(path, q):
-            await emit(e)
-        if q.follow and c.state.running:
-            async for e in logfile.follow(path, q, lambda: lifecycle.is_running(c.id)):
+        try:
+            for e in logfile.read_entries(path, q):
                 await emit(e)
-        await resp.write_eof()
+            if q.follow and c.state.running:
+                async for e in logfile.follow(path, q, lambda: lifecycle.is_running(c.id)):
+                    await emit(e)
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client stopped reading (logs -f interrupted): nothing to report
         return resp
 
     async def attach(request: web.Request) -> web.StreamResponse:
