@@ -139,3 +139,32 @@ def test_event_stream(daemon):
     out = daemon.docker("events", "--since", str(since), "--until", str(until), "--filter", f"container={name}",
                         "--format", "{{.Action}}").stdout.decode().split()
     assert out == ["create", "start", "die", "destroy"]
+
+
+def test_cli_update_and_port(daemon):
+    name = f"upd-{uuid.uuid4().hex[:6]}"
+    cid = _create(daemon, "sleep", "1000", name=name)
+    daemon.api("POST", f"/containers/{cid}/start")
+    try:
+        out = daemon.cli("update", "--memory", "64m", "--pids-limit", "30", "--restart", "on-failure:2", name)
+        assert out.stdout.decode().strip() == name
+        info = _state(daemon, cid)
+        assert info["HostConfig"]["Memory"] == 64 * 1024 * 1024
+        assert info["HostConfig"]["PidsLimit"] == 30
+        assert info["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+        for controller, key, want in (("memory", "memory.limit_in_bytes", str(64 * 1024 * 1024)),
+                                      ("pids", "pids.max", "30")):
+            path = f"/sys/fs/cgroup/{controller}/berth/{cid}/{key}"
+            if not os.path.exists(path):
+                path = f"/sys/fs/cgroup/berth/{cid}/" + ("memory.max" if controller == "memory" else "pids.max")
+            with open(path) as f:
+                assert f.read().strip() == want
+        bad = daemon.cli("update", "--memory", "1m", name, check=False)
+        assert bad.returncode != 0 and b"Minimum memory limit" in bad.stderr
+        assert _state(daemon, cid)["HostConfig"]["Memory"] == 64 * 1024 * 1024  # nothing changed
+        # No ports are published until networking lands: nothing to print, and a port that is not published.
+        assert daemon.cli("port", name).stdout == b""
+        missing = daemon.cli("port", name, "80", check=False)
+        assert missing.returncode == 1 and b"No public port '80/tcp' published" in missing.stderr
+    finally:
+        daemon.api("DELETE", f"/containers/{cid}?force=1")
