@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.daemon import Daemon, can_run_containers
+from tests.support.made import Made
 
 
 def _daemon():
@@ -31,3 +32,11 @@ def daemon():
 def fresh_daemon():
     """A berthd of the test's own, for crash and restart tests."""
     yield from _daemon()
+
+
+@pytest.fixture
+def made(daemon, request):
+    """The test module's ``Made`` (a subclass of tests.support.made.Made), cleaned up at teardown."""
+    m = getattr(request.module, "Made", Made)(daemon)
+    yield m
+    m.cleanup()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import tarfile
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import wait_for
 
 BUSYBOX = "busybox:latest"
@@ -56,44 +56,18 @@ def state(daemon, ref: str) -> dict:
     return body["State"]
 
 
-class Made:
+class Made(BaseMade):
     """What one test made, removed at teardown whether the test passed or not."""
-
-    def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.containers: list[str] = []
-        self.images: list[str] = []
-        self.paths: list[str] = []
 
     def name(self, prefix: str = "compat") -> str:
         n = uniq(prefix)
         self.containers.append(n)
         return n
 
-    def image(self, ref: str) -> str:
-        self.images.append(ref)
-        return ref
-
     def tmpdir(self) -> str:
         d = tempfile.mkdtemp(prefix="bt-compat-", dir="/tmp")
         self.paths.append(d)
         return d
-
-    def cleanup(self) -> None:
-        for n in self.containers:
-            self.daemon.api("DELETE", f"/containers/{quote(n, safe='')}?force=1")
-        for ref in reversed(self.images):
-            self.daemon.api("DELETE", f"/images/{quote(ref, safe='')}")
-        for p in self.paths:
-            shutil.rmtree(p, ignore_errors=True)
-
-
-@pytest.fixture
-def made(daemon):
-    assert image_exists(daemon, BUSYBOX), "the daemon fixture's busybox:latest is missing; refusing to let docker pull"
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 def run(daemon, *args: str, input: bytes | None = None, check: bool = False, timeout: float = 30):

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import docker
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import wait_for
 
 BUSYBOX = "busybox:latest"
@@ -28,40 +29,11 @@ def image_exists(daemon, ref: str) -> bool:
     return daemon.api("GET", f"/images/{quote(ref, safe='')}/json")[0] == 200
 
 
-class Made:
-    def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.containers: list[str] = []
-        self.images: list[str] = []
-
+class Made(BaseMade):
     def name(self) -> str:
         n = uniq()
         self.containers.append(n)
         return n
-
-    def image(self, ref: str) -> str:
-        self.images.append(ref)
-        return ref
-
-    def cleanup(self) -> None:
-        for n in self.containers:
-            self.daemon.api("DELETE", f"/containers/{quote(n, safe='')}?force=1")
-        for ref in reversed(self.images):
-            self.daemon.api("DELETE", f"/images/{quote(ref, safe='')}")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
-
-
-@pytest.fixture
-def client(daemon):
-    c = docker.DockerClient(base_url=daemon.host, timeout=30)
-    yield c
-    c.close()
 
 
 def run_local(daemon, client, image: str, *args, **kwargs):

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import docker
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import wait_for
 
 pytestmark = pytest.mark.root
@@ -39,33 +40,15 @@ def uniq(prefix: str = "py2") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-class Made:
+class Made(BaseMade):
     def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.names: list[str] = []
+        super().__init__(daemon)
+        self.names = self.containers
 
     def name(self) -> str:
         n = uniq()
         self.names.append(n)
         return n
-
-    def cleanup(self) -> None:
-        for n in self.names:
-            self.daemon.api("DELETE", f"/containers/{quote(n, safe='')}?force=1")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
-
-
-@pytest.fixture
-def client(daemon):
-    c = docker.DockerClient(base_url=daemon.host, timeout=30)
-    yield c
-    c.close()
 
 
 def container(daemon, client, made, cmd, start: bool = True, **kwargs):

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import _Unix, wait_for
 
 
@@ -31,12 +32,12 @@ def http(daemon, method: str, path: str, body: bytes | None = None, headers: dic
         conn.close()
 
 
-class Made:
+class Made(BaseMade):
     """Containers a test made; removed with force at teardown."""
 
     def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.ids: list[str] = []
+        super().__init__(daemon)
+        self.ids = self.containers
 
     def create(self, name: str | None = None, **body) -> str:
         body.setdefault("Image", "busybox:latest")
@@ -51,17 +52,6 @@ class Made:
         status, r = self.daemon.api("POST", f"/containers/{cid}/start")
         assert status == 204, (status, r, self.daemon.tail_log())
         return cid
-
-    def cleanup(self) -> None:
-        for cid in self.ids:
-            self.daemon.api("DELETE", f"/containers/{cid}?force=1")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 def all_containers(daemon) -> list[dict]:

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import _Unix, wait_for
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
@@ -62,13 +63,12 @@ def read_frame(resp) -> tuple[int, bytes] | None:
     return header[0], resp.read(size)
 
 
-class Made:
+class Made(BaseMade):
     """Containers and images a test made; removed at teardown."""
 
     def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.ids: list[str] = []
-        self.images: list[str] = []
+        super().__init__(daemon)
+        self.ids = self.containers
 
     def create(self, name: str | None = None, **body) -> str:
         body.setdefault("Image", "busybox:latest")
@@ -101,19 +101,6 @@ class Made:
         image_id = json.loads(body.splitlines()[0])["status"]
         self.images.append(image_id)
         return image_id
-
-    def cleanup(self) -> None:
-        for cid in self.ids:
-            self.daemon.api("DELETE", f"/containers/{cid}?force=1")
-        for image in self.images:
-            self.daemon.api("DELETE", f"/images/{image}?force=1")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 def inspect(daemon, ref: str) -> dict:

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import _Unix, wait_for
 
 BUSYBOX = "busybox:latest"
@@ -93,13 +94,8 @@ def demux(data: bytes) -> bytes:
     return out
 
 
-class Made:
+class Made(BaseMade):
     """What a test makes; removed at the end whatever happens."""
-
-    def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.containers: list[str] = []
-        self.images: list[str] = []
 
     def create(self, cmd: list[str], image: str = BUSYBOX, **config) -> str:
         name = uniq()
@@ -133,23 +129,6 @@ class Made:
         status, data = self.daemon.api("GET", f"/containers/{name}/logs?stdout=1&stderr=1", raw=True)
         assert status == 200
         return demux(data)
-
-    def image(self, ref: str) -> str:
-        self.images.append(ref)
-        return ref
-
-    def cleanup(self) -> None:
-        for n in self.containers:
-            self.daemon.api("DELETE", f"/containers/{quote(n, safe='')}?force=1")
-        for ref in reversed(self.images):
-            self.daemon.api("DELETE", f"/images/{quote(ref, safe='')}?force=1")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 def container_id(daemon, name: str) -> str:

@@ -16,6 +16,7 @@ import uuid
 from urllib.parse import quote, urlencode
 
 import pytest
+from tests.support.made import Made as BaseMade
 
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
@@ -97,14 +98,12 @@ def docker_archive(layers: list[bytes], tags=(), diff_ids: list[str] | None = No
 # -- daemon helpers ------------------------------------------------------------------------------------------------
 
 
-class Made:
+class Made(BaseMade):
     """Containers and images a test made; removed at teardown."""
 
     def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.containers: list[str] = []
-        self.images: list[str] = []
-        self.host_paths: list[str] = []
+        super().__init__(daemon)
+        self.host_paths = self.paths
 
     def import_image(self, tar: bytes, repo: str = "", tag: str = "", changes=(), message: str = "") -> str:
         q = [("fromSrc", "-"), ("repo", repo), ("tag", tag)] + [("changes", c) for c in changes]
@@ -128,22 +127,6 @@ class Made:
         assert status == 201, (status, r, self.daemon.tail_log())
         self.containers.append(r["Id"])
         return r["Id"]
-
-    def cleanup(self) -> None:
-        for cid in self.containers:
-            self.daemon.api("DELETE", f"/containers/{cid}?force=1")
-        for image in self.images:
-            self.daemon.api("DELETE", f"/images/{image}?force=1")
-        for p in self.host_paths:
-            if os.path.lexists(p):
-                os.unlink(p)
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 def small_rootfs(marker: str) -> bytes:

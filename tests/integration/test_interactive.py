@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import BIN, wait_for
 
 pytestmark = pytest.mark.root
@@ -38,12 +39,12 @@ def uniq(prefix: str = "it") -> str:
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 
-class Made:
+class Made(BaseMade):
     """Containers a test made; force-removed at teardown."""
 
     def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.refs: list[str] = []
+        super().__init__(daemon)
+        self.refs = self.containers
 
     def name(self, prefix: str = "it") -> str:
         n = uniq(prefix)
@@ -60,17 +61,6 @@ class Made:
             status, body = self.daemon.api("POST", f"/containers/{r['Id']}/start")
             assert status == 204, (status, body, self.daemon.tail_log())
         return r["Id"], name
-
-    def cleanup(self) -> None:
-        for ref in self.refs:
-            self.daemon.api("DELETE", f"/containers/{quote(ref, safe='')}?force=1")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 class Tmux:

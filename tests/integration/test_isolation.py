@@ -11,6 +11,7 @@ import struct
 import uuid
 
 import pytest
+from tests.support.made import Made as BaseMade
 
 DOCKER_DEFAULT_CAPS = 0x00000000A80425FB
 
@@ -29,10 +30,10 @@ def demux(data: bytes) -> tuple[bytes, bytes]:
     return b"".join(out), b"".join(err)
 
 
-class Made:
+class Made(BaseMade):
     def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.ids: list[str] = []
+        super().__init__(daemon)
+        self.ids = self.containers
 
     def run(self, cmd: list[str], **body) -> tuple[str, int, bytes, bytes]:
         """(id, exit code, stdout, stderr) of a container run to its end."""
@@ -52,17 +53,6 @@ class Made:
 
     def sh(self, script: str, **body) -> tuple[str, int, bytes, bytes]:
         return self.run(["sh", "-c", script], **body)
-
-    def cleanup(self) -> None:
-        for cid in self.ids:
-            self.daemon.api("DELETE", f"/containers/{cid}?force=1")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 def interfaces(proc_net_dev: str) -> set[str]:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support.made import Made as BaseMade
 from tests.support.daemon import _Unix, wait_for
 
 pytestmark = pytest.mark.root
@@ -29,12 +30,12 @@ def uniq(prefix: str = "mon") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-class Made:
+class Made(BaseMade):
     """Containers a test made; force-removed at teardown."""
 
     def __init__(self, daemon) -> None:
-        self.daemon = daemon
-        self.refs: list[str] = []
+        super().__init__(daemon)
+        self.refs = self.containers
 
     def name(self) -> str:
         n = uniq()
@@ -55,17 +56,6 @@ class Made:
         assert status == 204, (status, body, self.daemon.tail_log())
         wait_for(lambda: inspect(self.daemon, cid)["State"]["Running"], 10, what="the container to run")
         return cid, name
-
-    def cleanup(self) -> None:
-        for ref in self.refs:
-            self.daemon.api("DELETE", f"/containers/{quote(ref)}?force=1")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
 
 
 def inspect(daemon, ref: str) -> dict:
