@@ -20,9 +20,18 @@ class DaemonConfig:
     shim: str = ""
     log_level: str = "info"
     log_opts: dict[str, str] = field(default_factory=dict)
+    bip: str = ""  # the default bridge's gateway address and prefix, e.g. 172.17.0.1/16
+    default_address_pools: list[dict] = field(default_factory=list)  # [{"base": "172.17.0.0/16", "size": 16}]
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_opts: list[str] = field(default_factory=list)
+    iptables: bool = True  # berth's own packet rules (NAT, published ports, isolation)
+    ip_forward: bool = True
 
     _KEYS = {"hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "default-runtime": "runtime",
-             "runtimes": "runtimes", "log-level": "log_level", "log-opts": "log_opts", "shim": "shim"}
+             "runtimes": "runtimes", "log-level": "log_level", "log-opts": "log_opts", "shim": "shim",
+             "bip": "bip", "default-address-pools": "default_address_pools", "dns": "dns",
+             "dns-search": "dns_search", "dns-opts": "dns_opts", "iptables": "iptables", "ip-forward": "ip_forward"}
 
     @classmethod
     def load(cls, path: str | None, overrides: dict) -> "DaemonConfig":
@@ -85,6 +94,14 @@ _TYPES = {  # daemon.json key -> (check, what dockerd's Go type expects)
                  "an object of strings"),
     "runtimes": (lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
                  "an object of runtime objects"),
+    "default-address-pools": (lambda v: isinstance(v, list) and all(
+        isinstance(x, dict) and isinstance(x.get("base"), str) and isinstance(x.get("size"), int) for x in v),
+        "a list of {\"base\": CIDR, \"size\": int} objects"),
+    "dns": (_is_strs, "a list of strings"),
+    "dns-search": (_is_strs, "a list of strings"),
+    "dns-opts": (_is_strs, "a list of strings"),
+    "iptables": (lambda v: isinstance(v, bool), "a boolean"),
+    "ip-forward": (lambda v: isinstance(v, bool), "a boolean"),
 }
 
 

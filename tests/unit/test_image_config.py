@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from berth.errors import InvalidArgument
-from berth.services.containers import merge_image_config, resolv_conf
+from berth.network import etc_files
+from berth.services.containers import merge_image_config
 from berth.services.images import apply_change
 from berth.types.container import ContainerSpec
 from berth.types.digest import sha256_bytes
@@ -399,6 +400,11 @@ options edns0 trust-ad
 """
 
 
+def resolv_conf(host: str, host_net: bool, **kw) -> str:
+    opts = {"dns": [], "search": [], "options": [], **kw}
+    return etc_files.resolv_conf(etc_files.parse_resolv(host), mode="host" if host_net else "plain", **opts)[0]
+
+
 def nameservers(text: str) -> list[str]:
     return [l.split()[1] for l in text.splitlines() if l.split()[:1] == ["nameserver"]]
 
@@ -434,3 +440,17 @@ def test_empty_host_resolv_conf_falls_back():
 
 def test_output_ends_with_newline():
     assert resolv_conf("nameserver 10.0.0.2", host_net=False).endswith("\n")
+
+
+def test_embedded_dns_points_at_127_0_0_11_and_forwards_to_the_hosts_servers():
+    text, upstream = etc_files.resolv_conf(etc_files.parse_resolv(HOST_RESOLV), dns=[], search=[], options=[],
+                                           mode="embedded")
+    assert nameservers(text) == ["127.0.0.11"]
+    assert upstream == ["127.0.0.53", "10.0.0.2", "::1", "127.1.2.3"]
+    assert "options edns0 trust-ad ndots:0" in text
+
+
+def test_container_dns_overrides_the_hosts():
+    text = resolv_conf(HOST_RESOLV, host_net=False, dns=["192.0.2.53"], search=["corp"], options=["ndots:2"])
+    assert nameservers(text) == ["192.0.2.53"]
+    assert "search corp" in text and "options ndots:2" in text

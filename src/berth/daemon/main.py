@@ -23,6 +23,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--add-runtime", action="append", default=[], help="NAME=PATH")
     p.add_argument("--shim", help="path of berth-shim")
     p.add_argument("--log-level", default=None)
+    p.add_argument("--bip", help="the default bridge's address and prefix, e.g. 172.17.0.1/16")
+    p.add_argument("--dns", action="append", default=[], help="DNS server for containers")
+    p.add_argument("--dns-search", action="append", default=[])
+    p.add_argument("--dns-opt", action="append", default=[], dest="dns_opts")
+    p.add_argument("--iptables", default=None, type=lambda v: v.lower() in ("1", "true"),
+                   help="manage packet rules (default true)")
     return p.parse_args(argv)
 
 
@@ -51,6 +57,8 @@ async def serve(cfg: DaemonConfig) -> None:
     log.info("berthd shutting down; containers keep running")
     await runner.cleanup()
     await engine.lifecycle.close()
+    engine.sandboxes.close()
+    engine.networks.host.close()
     engine.db.close()
 
 
@@ -60,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = DaemonConfig.load(args.config_file, {
             "hosts": args.hosts, "data_root": args.data_root, "exec_root": args.exec_root,
-            "runtime": args.runtime, "runtimes": runtimes, "shim": args.shim, "log_level": args.log_level})
+            "runtime": args.runtime, "runtimes": runtimes, "shim": args.shim, "log_level": args.log_level,
+            "bip": args.bip, "dns": args.dns, "dns_search": args.dns_search, "dns_opts": args.dns_opts,
+            "iptables": args.iptables})
     except BerthError as e:
         print(f"berthd: {e.message}", file=sys.stderr)
         return 1

@@ -9,7 +9,11 @@ from berth.config import DaemonConfig
 from berth.errors import InvalidArgument
 from berth.runtime.runc import Runc
 from berth.runtime.shim import ShimLauncher, find_shim
+from berth.network.links import Links
+from berth.network.rules import Rules
 from berth.services.containers import ContainerService
+from berth.services.networks import HostNet, NetworkService, NetworkSettings
+from berth.services.sandboxes import Sandboxes
 from berth.services.events import EventBus
 from berth.services.exec import ExecService
 from berth.services.filesystem import FilesystemService
@@ -23,6 +27,7 @@ from berth.store.containers import ContainerIndex
 from berth.store.content import ContentStore
 from berth.store.db import Database
 from berth.store.images import ImageIndex
+from berth.store.networks import NetworkIndex
 from berth.store.snapshots import SnapshotStore
 
 
@@ -39,12 +44,14 @@ class Engine:
     execs: ExecService
     health: HealthMonitor
     filesystem: FilesystemService
+    networks: NetworkService
+    sandboxes: Sandboxes
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
                 "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir,
                 "monitoring": self.monitoring, "execs": self.execs, "health": self.health,
-                "filesystem": self.filesystem}
+                "filesystem": self.filesystem, "networks": self.networks, "sandboxes": self.sandboxes}
 
 
 def _binary(name: str) -> str:
@@ -68,9 +75,14 @@ def build(cfg: DaemonConfig) -> Engine:
     runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
     runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}
     runc_for["runc"] = runc_for.get(cfg.runtime, runc_for["runc"])
-    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier, set(runc_for), events)
+    settings = NetworkSettings(cfg.bip, cfg.default_address_pools, cfg.dns, cfg.dns_search, cfg.dns_opts,
+                               cfg.ip_forward)
+    networks = NetworkService(NetworkIndex(db), HostNet(Links(), Rules(enabled=cfg.iptables)), settings, events)
+    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier, set(runc_for), events,
+                                  networks)
+    sandboxes = Sandboxes(networks, containers, cfg.exec_root)
     launcher = ShimLauncher(find_shim(cfg.shim), runtime_root)
-    lifecycle = Lifecycle(containers, runc_for, launcher, cfg.exec_root, notifier, cfg.log_opts)
+    lifecycle = Lifecycle(containers, runc_for, launcher, cfg.exec_root, notifier, cfg.log_opts, sandboxes)
     system = SystemService(images, containers, cfg.data_root, cfg.exec_root,
                            {n: r.binary for n, r in runc_for.items()}, cfg.runtime,
                            "2" if lifecycle.facts.cgroup_v2 else "1")
@@ -78,4 +90,5 @@ def build(cfg: DaemonConfig) -> Engine:
     monitoring = MonitoringService(containers)
     execs = ExecService(lifecycle, cfg.exec_root)
     return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
-                  HealthMonitor(lifecycle, execs), FilesystemService(containers, images, lifecycle, tmp_dir))
+                  HealthMonitor(lifecycle, execs), FilesystemService(containers, images, lifecycle, tmp_dir),
+                  networks, sandboxes)

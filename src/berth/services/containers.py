@@ -8,6 +8,7 @@ import secrets
 import socket
 
 from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.network import etc_files
 from berth.runtime.logs import now_rfc3339
 from berth.runtime.spec import validate_capabilities
 from berth.store.containers import ContainerIndex
@@ -21,6 +22,9 @@ from berth.services import names
 from berth.services.images import ImageService
 from berth.services.events import EventBus
 from berth.services.notify import Notifier
+from berth.services.networks import NetworkService
+from berth.types.network import EndpointConfig
+from berth.types.ports import check_port_bindings
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "volume", "network",
@@ -30,7 +34,8 @@ STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", 
 
 class ContainerService:
     def __init__(self, index: ContainerIndex, images: ImageService, snapshots: SnapshotStore, data_root: str,
-                 notifier: Notifier, runtimes: set[str], events: EventBus) -> None:
+                 notifier: Notifier, runtimes: set[str], events: EventBus, networks: NetworkService) -> None:
+        self.networks = networks
         self.runtimes = runtimes
         self.events = events
         self.index = index
@@ -91,12 +96,16 @@ class ContainerService:
         return out
 
     # -- create ---------------------------------------------------------------
-    async def create(self, spec: ContainerSpec, name: str | None) -> tuple[Container, list[str]]:
+    async def create(self, spec: ContainerSpec, name: str | None,
+                     endpoints: dict[str, EndpointConfig] | None = None) -> tuple[Container, list[str]]:
         if name is not None and name != "" and not _NAME.match(name):
             raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        if spec.network_mode not in ("none", "host", "default", "bridge", ""):
-            if not spec.network_mode.startswith("container:"):
-                raise NotFound(f"network {spec.network_mode} not found")
+        if spec.network_mode in ("", "default"):
+            spec.network_mode = "bridge"
+        if spec.network_mode.startswith("container:"):
+            spec.network_mode = "container:" + self.get(spec.network_mode.split(":", 1)[1]).id
+        check_port_bindings(spec.port_bindings)
+        plan = self.networks.plan(spec, endpoints or {})
         for field, caps in (("CapAdd", spec.cap_add), ("CapDrop", spec.cap_drop)):
             try:
                 validate_capabilities(caps)
@@ -113,6 +122,8 @@ class ContainerService:
         c = Container(cid, name, img.id, now_rfc3339(), merged, ContainerState())
         self.index.reserve(c, img.chain_ids)  # 409 on a name conflict, before anything is made on disk
         try:
+            for n, cfg in plan:
+                self.networks.index.attach(cid, n.id, cfg)
             await asyncio.to_thread(self._make_dirs, c)
             self.index.complete(cid)
         except BaseException:
@@ -135,15 +146,13 @@ class ContainerService:
         hostname = socket.gethostname() if host_net else c.spec.hostname
         atomic_write(os.path.join(d, "hostname"), (hostname + "\n").encode())
         if host_net:
-            hosts = read_text("/etc/hosts")
-        else:
-            hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                     "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-        for extra in c.spec.extra_hosts:
-            host, _, ip = extra.partition(":")
-            hosts += f"{ip}\t{host}\n"
+            hosts, resolv = read_text("/etc/hosts"), read_text("/etc/resolv.conf")
+        else:  # bridge networks rewrite both when the container starts and has its address
+            hosts = etc_files.hosts(c.spec.extra_hosts, [])
+            resolv, _ = etc_files.resolv_conf(etc_files.parse_resolv(read_text("/etc/resolv.conf")), dns=c.spec.dns,
+                                              search=c.spec.dns_search, options=c.spec.dns_options, mode="plain")
         atomic_write(os.path.join(d, "hosts"), hosts.encode())
-        atomic_write(os.path.join(d, "resolv.conf"), resolv_conf(read_text("/etc/resolv.conf"), host_net).encode())
+        atomic_write(os.path.join(d, "resolv.conf"), resolv.encode())
 
     def host_files(self, cid: str) -> dict[str, str]:
         d = self.dir(cid)
@@ -226,9 +235,8 @@ def merge_image_config(spec: ContainerSpec, img: ImageRecord, cid: str) -> Conta
         "hostname": spec.hostname or (socket.gethostname() if spec.network_mode == "host" else cid[:12]),
         "stop_signal": spec.stop_signal or ic.stop_signal,
         "healthcheck": _merge_health(spec.healthcheck, ic.healthcheck),
-        "exposed_ports": {**ic.exposed_ports, **spec.exposed_ports},
+        "exposed_ports": {**ic.exposed_ports, **spec.exposed_ports, **{k: {} for k in spec.port_bindings}},
         "volumes": {**ic.volumes, **spec.volumes},
-        "network_mode": spec.network_mode if spec.network_mode not in ("", "default", "bridge") else "none",
     })
 
 
@@ -238,21 +246,6 @@ def _merge_health(mine: dict | None, image: dict | None) -> dict | None:
         return image
     merged = {**(image or {}), **{k: v for k, v in mine.items() if v}}
     return merged if merged.get("Test") else None
-
-
-def resolv_conf(host: str, host_net: bool) -> str:
-    """The host's resolv.conf, without loopback resolvers unless the host's network is shared."""
-    lines, servers = [], 0
-    for line in host.splitlines():
-        parts = line.split()
-        if parts[:1] == ["nameserver"] and len(parts) >= 2:
-            if not host_net and (parts[1].startswith("127.") or parts[1] == "::1"):
-                continue
-            servers += 1
-        lines.append(line)
-    if not (servers or host_net):  # Docker's fallback on its bridge network
-        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-    return "\n".join(lines) + "\n"
 
 
 def _matches(c: Container, f: flt.Filters, images: ImageService) -> bool:

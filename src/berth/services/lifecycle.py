@@ -22,6 +22,7 @@ from berth.util.fs import atomic_write, read_text, resolve_in_root
 from berth.services.containers import ContainerService
 from berth.services.notify import Notifier
 from berth.services.restarts import RestartManager
+from berth.services.sandboxes import Sandboxes
 
 
 @dataclass
@@ -95,8 +96,9 @@ def signal_number(sig: str | int | None, default: int = _signal.SIGKILL) -> int:
 
 class Lifecycle:
     def __init__(self, containers: ContainerService, runc_for: dict[str, Runc], launcher: shimlib.ShimLauncher,
-                 exec_root: str, notifier: Notifier, log_defaults: dict[str, str]) -> None:
+                 exec_root: str, notifier: Notifier, log_defaults: dict[str, str], sandboxes: Sandboxes) -> None:
         self.containers = containers
+        self.sandboxes = sandboxes
         self.runc_for = runc_for
         self.launcher = launcher
         self.exec_root = exec_root
@@ -149,7 +151,12 @@ class Lifecycle:
         paths = self.paths(c.id)
         runc = self.runc(c)
         try:
-            rootfs = await asyncio.to_thread(self._prepare_bundle, c, paths)
+            netns, files = await self.sandboxes.setup(c)
+        except BerthError as e:
+            await self._failed_start(c, e, runc)
+            raise
+        try:
+            rootfs = await asyncio.to_thread(self._prepare_bundle, c, paths, netns, files)
             opts = {**self.log_defaults, **c.spec.log_config.config}
             pid = await self.launcher.create(
                 c.id, paths, runc.binary, self.containers.log_path(c.id), _size(opts.get("max-size", "0")),
@@ -177,7 +184,8 @@ class Lifecycle:
         await self.notifier.changed()
         del rootfs
 
-    def _prepare_bundle(self, c: Container, paths: shimlib.ShimPaths) -> str:
+    def _prepare_bundle(self, c: Container, paths: shimlib.ShimPaths, netns: str | None,
+                        files: dict[str, str]) -> str:
         os.makedirs(paths.bundle, exist_ok=True)
         for stale in ("exit", "init.pid", "runc.log"):
             try:
@@ -191,14 +199,14 @@ class Lifecycle:
             wd = resolve_in_root(rootfs, c.spec.working_dir)
             if not os.path.isdir(wd):
                 os.makedirs(wd, 0o755, exist_ok=True)
-        netns = "host" if c.spec.network_mode == "host" else None
-        spec = build_spec(c, rootfs, user, self.containers.host_files(c.id), self.facts, netns)
+        spec = build_spec(c, rootfs, user, files, self.facts, netns)
         atomic_write(os.path.join(paths.bundle, "config.json"), json.dumps(spec).encode())
         return rootfs
 
     async def _failed_start(self, c: Container, err: Exception, runc: Runc) -> None:
         await runc.delete(c.id)
         await asyncio.to_thread(self.containers.unmount_rootfs, c.id)
+        await self.sandboxes.teardown(c.id)
         msg = str(err)
         code = 127 if "no such file" in msg or "not found" in msg else 126 if "permission denied" in msg else 128
         state = dataclasses.replace(c.state, status="created" if c.state.status == "created" else "exited",
@@ -240,6 +248,7 @@ class Lifecycle:
         oom = await asyncio.to_thread(oom_killed, cgroups_path(cid))  # before runc delete removes the cgroup
         await self.runc(c).delete(cid)
         await asyncio.to_thread(self.containers.unmount_rootfs, cid)
+        await self.sandboxes.teardown(cid)
         c = self.containers.index.get(cid) or c  # fresh: a stop may have come meanwhile
         state = dataclasses.replace(c.state, status="exited", pid=0, exit_code=code, finished_at=now_rfc3339(),
                                     error=error, oom_killed=oom)

@@ -19,6 +19,7 @@ class RecoveryReport:
     reattached: int = 0
     exited_meanwhile: int = 0
     half_started: int = 0
+    network_leftovers: int = 0
 
 
 async def recover(images: ImageService, containers: ContainerService, lifecycle: Lifecycle) -> RecoveryReport:
@@ -43,6 +44,8 @@ async def recover(images: ImageService, containers: ContainerService, lifecycle:
     for name in os.listdir(containers.root):
         if len(name) == 64 and name not in listed:
             containers._remove_files(name)
+    sandboxes = lifecycle.sandboxes
+    await sandboxes.networks.ensure_predefined()
     for c in containers.index.all():
         if c.state.status == "restarting":  # a policy restart was pending when berthd went
             c.state.status = "exited"
@@ -62,6 +65,8 @@ async def recover(images: ImageService, containers: ContainerService, lifecycle:
                 await lifecycle.runc(c).delete(c.id)
                 r.half_started += 1
             containers.unmount_rootfs(c.id)
+    running = {c.id: c for c in containers.index.all() if c.state.running}
+    r.network_leftovers = sum((await sandboxes.reconcile(running)).values())
     for c in containers.index.all():
         await lifecycle.start_on_boot(c)
     return r

@@ -1,6 +1,6 @@
 """The metadata database: SQLite with foreign keys, WAL and a schema version.
 
-Schema (version 2; each migration below is applied once, in order):
+Schema (version 3; each migration below is applied once, in order):
 
 - ``images(id, config, created, size)``: write-once; ``id`` is the config digest,
   ``config`` its JSON text (the exact bytes live in the content store).
@@ -14,6 +14,10 @@ Schema (version 2; each migration below is applied once, in order):
   root, bottom first; they keep their snapshots alive when the image goes.
 - ``container_state(id, status, pid, exit_code, started_at, finished_at, error, restart_count, oom_killed,
   manually_stopped)``: mutable (``manually_stopped`` since version 2).
+- ``networks(id, name, config)``: write-once (version 3); ``config`` is a Network's JSON.
+- ``endpoints(container_id, network_id, config, state)``: a container's attachment; ``config`` is
+  what the client asked for (aliases, fixed address), ``state`` the address in force while it runs
+  (version 3). Removing the container removes its endpoints; a network with endpoints cannot go.
 """
 from __future__ import annotations
 
@@ -79,6 +83,23 @@ _MIGRATIONS = [
     """
     ALTER TABLE container_state ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0
         CHECK (manually_stopped IN (0, 1));
+    """,
+    # 3: networks and the endpoints that attach containers to them.
+    """
+    CREATE TABLE networks (
+        id TEXT PRIMARY KEY CHECK (length(id) = 64),
+        name TEXT NOT NULL UNIQUE,
+        config TEXT NOT NULL
+    );
+    CREATE TABLE endpoints (
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        network_id TEXT NOT NULL REFERENCES networks(id),
+        config TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT '{}',
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (container_id, network_id)
+    );
+    CREATE INDEX endpoints_network ON endpoints(network_id);
     """,
 ]
 

@@ -44,7 +44,12 @@ class ContainerSpec:
     exposed_ports: dict[str, dict] = field(default_factory=dict)
     volumes: dict[str, dict] = field(default_factory=dict)
     auto_remove: bool = False
-    network_mode: str = "none"
+    network_mode: str = "bridge"  # bridge, a network's name, host, none or container:<id>
+    port_bindings: dict[str, list[dict]] = field(default_factory=dict)  # {"80/tcp": [{"HostIp", "HostPort"}]}
+    publish_all_ports: bool = False
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     log_config: LogConfig = field(default_factory=LogConfig)
     privileged: bool = False

@@ -11,6 +11,7 @@ from berth.api.hijack import hijack
 from berth.api.middleware import json_body, json_response, qbool, qint
 from berth.api.routes import add
 from berth.api.serialize import containers as ser
+from berth.api.serialize import networks as net_ser
 from berth.errors import InvalidArgument
 from berth.runtime import logs as logfile
 from berth.runtime.stdio import STDERR, STDOUT, frame
@@ -26,20 +27,23 @@ def routes(app: web.Application) -> list:
     containers = app["containers"]
     lifecycle = app["lifecycle"]
     health = app["health"]
+    networks = app["networks"]
+    sandboxes = app["sandboxes"]
     r: list = []
 
     def paths(c: Container) -> dict[str, str]:
         d = containers.dir(c.id)
         return {"resolv": f"{d}/resolv.conf", "hostname": f"{d}/hostname", "hosts": f"{d}/hosts",
                 "log": containers.log_path(c.id), "rootfs": containers.rootfs(c.id), "upper": f"{d}/upper",
-                "work": f"{d}/work"}
+                "work": f"{d}/work", "sandbox": sandboxes.ns_path(c.id)}
 
     def image_name(c: Container) -> str:
         return c.spec.image
 
     async def create(request: web.Request) -> web.Response:
-        spec = ser.spec_from_create(await json_body(request))
-        c, warnings = await containers.create(spec, request.query.get("name"))
+        body = await json_body(request)
+        spec = ser.spec_from_create(body)
+        c, warnings = await containers.create(spec, request.query.get("name"), net_ser.endpoints_from_create(body))
         return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
     async def list_containers(request: web.Request) -> web.Response:
@@ -47,12 +51,14 @@ def routes(app: web.Application) -> list:
         size = qbool(request, "size")
         found = containers.list(qbool(request, "all"), qint(request, "limit", -1) or -1, f)
         return json_response([ser.list_item(c, image_name(c), containers.size(c) if size else None,
-                                            health=health_json(health.get(c.id))) for c in found])
+                                            health=health_json(health.get(c.id)),
+                                            attached=networks.attachments(c.id)) for c in found])
 
     async def inspect(request: web.Request) -> web.Response:
         c = containers.get(request.match_info["id"])
         size = containers.size(c) if qbool(request, "size") else None
-        return json_response(ser.inspect(c, paths(c), size, health_json(health.get(c.id))))
+        return json_response(ser.inspect(c, paths(c), size, health_json(health.get(c.id)),
+                                         networks.attachments(c.id)))
 
     async def start(request: web.Request) -> web.Response:
         await lifecycle.start(request.match_info["id"])

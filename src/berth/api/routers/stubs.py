@@ -13,9 +13,6 @@ from berth.errors import NotFound
 def routes(app: web.Application) -> list:
     r: list = []
 
-    async def network(request: web.Request) -> web.Response:
-        raise NotFound(f"network {request.match_info['name']} not found")
-
     async def volume(request: web.Request) -> web.Response:
         raise NotFound(f"get {request.match_info['name']}: no such volume")
 
@@ -23,6 +20,5 @@ def routes(app: web.Application) -> list:
         raise NotFound(f"plugin {request.match_info['name']} not found")
 
     add(r, "GET", "/plugins/{name}/json", plugin)
-    add(r, "GET", "/networks/{name}", network)
     add(r, "GET", "/volumes/{name}", volume)
     return r

@@ -9,6 +9,7 @@ from berth.runtime import limits
 from berth.runtime.logs import parse_time
 from berth.types.container import Container, ContainerSpec, LogConfig, RestartPolicy
 from berth.types.units import status_text
+from berth.api.serialize import networks as nets
 
 _TYPES = {
     "Cmd": (list, str), "Entrypoint": (list, str), "Env": list, "WorkingDir": str, "User": str, "Labels": dict,
@@ -21,7 +22,8 @@ _HOST_TYPES = {"AutoRemove": bool, "NetworkMode": str, "RestartPolicy": dict, "L
                "Runtime": str, "Memory": int, "MemorySwap": int, "MemoryReservation": int, "NanoCpus": int,
                "CpuShares": int, "CpuPeriod": int, "CpuQuota": int, "CpusetCpus": str, "CpusetMems": str,
                "PidsLimit": int, "Ulimits": list, "ShmSize": int, "OomKillDisable": bool, "OomScoreAdj": int,
-               "Devices": list, "Sysctls": dict, "GroupAdd": list, "Tmpfs": dict}
+               "Devices": list, "Sysctls": dict, "GroupAdd": list, "Tmpfs": dict, "PortBindings": dict,
+               "PublishAllPorts": bool, "Dns": list, "DnsSearch": list, "DnsOptions": list}
 RESTART_NAMES = ("", "no", "always", "unless-stopped", "on-failure")
 
 
@@ -88,7 +90,9 @@ def spec_from_create(body: dict) -> ContainerSpec:
         stop_timeout=body.get("StopTimeout"), healthcheck=_health(body.get("Healthcheck")),
         console_size=console_size(host.get("ConsoleSize")), exposed_ports=dict(body.get("ExposedPorts") or {}),
         volumes=dict(body.get("Volumes") or {}), auto_remove=bool(host.get("AutoRemove")),
-        network_mode=host.get("NetworkMode") or "none",
+        network_mode=host.get("NetworkMode") or "bridge", port_bindings=_bindings(host.get("PortBindings")),
+        publish_all_ports=bool(host.get("PublishAllPorts")), dns=list(host.get("Dns") or []),
+        dns_search=list(host.get("DnsSearch") or []), dns_options=list(host.get("DnsOptions") or []),
         restart_policy=RestartPolicy(rp.get("Name") or "no", retries),
         log_config=LogConfig("json-file", dict(lc.get("Config") or {})),
         privileged=bool(host.get("Privileged")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
@@ -107,6 +111,16 @@ def spec_from_create(body: dict) -> ContainerSpec:
         group_add=list(host.get("GroupAdd") or []), tmpfs=dict(host.get("Tmpfs") or {}),
     )
     return limits.check(spec)
+
+
+def _bindings(v: dict | None) -> dict[str, list[dict]]:
+    out = {}
+    for key, entries in (v or {}).items():
+        if entries is not None and not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+            raise InvalidArgument(f"invalid type for HostConfig.PortBindings[{key}]: expected an array of objects")
+        out[key] = [{"HostIp": str(e.get("HostIp") or ""), "HostPort": str(e.get("HostPort") or "")}
+                    for e in entries or []]
+    return out
 
 
 def console_size(v) -> list[int]:
@@ -161,13 +175,13 @@ def host_config(c: Container) -> dict:
     security_opt = s.security_opt or (["no-new-privileges"] if s.no_new_privileges else [])
     out = {
         "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": s.log_config.type, "Config": s.log_config.config},
-        "NetworkMode": _network_mode(c), "PortBindings": {},
+        "NetworkMode": _network_mode(c), "PortBindings": s.port_bindings,
         "RestartPolicy": {"Name": s.restart_policy.name, "MaximumRetryCount": s.restart_policy.maximum_retry_count},
         "AutoRemove": s.auto_remove, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": s.cap_add or None,
-        "CapDrop": s.cap_drop or None, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "CapDrop": s.cap_drop or None, "CgroupnsMode": "host", "Dns": s.dns, "DnsOptions": s.dns_options, "DnsSearch": s.dns_search,
         "ExtraHosts": s.extra_hosts or None, "GroupAdd": s.group_add or None, "IpcMode": "private", "Cgroup": "",
         "Links": None, "OomScoreAdj": s.oom_score_adj, "PidMode": "", "Privileged": s.privileged,
-        "PublishAllPorts": False, "ReadonlyRootfs": s.readonly_rootfs, "SecurityOpt": security_opt or None,
+        "PublishAllPorts": s.publish_all_ports, "ReadonlyRootfs": s.readonly_rootfs, "SecurityOpt": security_opt or None,
         "UTSMode": "", "UsernsMode": "", "ShmSize": s.shm_size or limits.DEFAULT_SHM_SIZE,
         "Runtime": s.runtime, "Isolation": "", "CpuShares": s.cpu_shares, "Memory": s.memory,
         "NanoCpus": s.nano_cpus, "CgroupParent": "", "BlkioWeight": 0, "CpuPeriod": s.cpu_period,
@@ -204,7 +218,7 @@ def config(c: Container) -> dict:
 
 
 def inspect(c: Container, paths: dict[str, str], size: tuple[int, int] | None = None,
-            health: dict | None = None) -> dict:
+            health: dict | None = None, attached: list | None = None) -> dict:
     argv = c.argv
     out = {
         "Id": c.id, "Created": c.created, "Path": argv[0] if argv else "", "Args": argv[1:],
@@ -215,37 +229,26 @@ def inspect(c: Container, paths: dict[str, str], size: tuple[int, int] | None = 
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": paths["rootfs"], "UpperDir": paths["upper"],
                                                     "WorkDir": paths["work"]}},
         "Mounts": [], "Config": config(c),
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
-                            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
-                            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-                            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                            "MacAddress": "", "Networks": _networks(c)},
+        "NetworkSettings": nets.network_settings(c, attached or [], paths.get("sandbox", "")),
     }
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size
     return out
 
 
-def _networks(c: Container) -> dict:
-    mode = c.spec.network_mode
-    if mode.startswith("container:"):
-        return {}
-    return {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": mode,
-                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                   "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}}
-
-
 def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: float | None = None,
-              health: dict | None = None) -> dict:
+              health: dict | None = None, attached: list | None = None) -> dict:
     argv = c.argv
     command = " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
     out = {
         "Id": c.id, "Names": ["/" + c.name], "Image": image_name, "ImageID": c.image_id, "Command": command,
-        "Created": int(parse_time(c.created)), "Ports": [], "Labels": c.spec.labels, "State": c.state.status,
+        "Created": int(parse_time(c.created)),
+        "Ports": nets.port_list(c, [ep for _, ep in attached or []]), "Labels": c.spec.labels, "State": c.state.status,
         "Status": status_text({"Status": c.state.status, "StartedAt": c.state.started_at,
                                "FinishedAt": c.state.finished_at, "ExitCode": c.state.exit_code,
                                "Health": health}, now or time.time()),
-        "HostConfig": {"NetworkMode": _network_mode(c)}, "NetworkSettings": {"Networks": _networks(c)}, "Mounts": [],
+        "HostConfig": {"NetworkMode": _network_mode(c)},
+        "NetworkSettings": {"Networks": nets.network_settings(c, attached or [], "")["Networks"]}, "Mounts": [],
     }
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size
