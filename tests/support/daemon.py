@@ -53,11 +53,16 @@ class _Unix(http.client.HTTPConnection):
         self.sock.connect(self.unix_path)
 
 
+TEST_DNS = "127.0.0.153"
+
+
 class Daemon:
     """Starts, kills and restarts one berthd; ``api`` and ``cli`` talk to it."""
 
     def __init__(self, *extra_args: str) -> None:
-        self.extra_args = list(extra_args)
+        # Containers' DNS goes to a loopback address nothing answers on (unless a test serves it),
+        # so no test ever sends a query beyond this machine.
+        self.extra_args = ["--dns", TEST_DNS, *extra_args]
         self.dir = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
         self.socket = os.path.join(self.dir, "s.sock")
         self.host = "unix://" + self.socket
