@@ -31,6 +31,10 @@ MANAGEMENT = {
               "load": "load", "save": "save", "history": "history", "inspect": ("images", "inspect_image"),
               "prune": ("images", "prune")},
     "system": {"df": ("system", "df"), "info": "info", "events": "events"},
+    "network": {"create": ("networks", "create"), "ls": ("networks", "ls"), "list": ("networks", "ls"),
+                "inspect": ("networks", "inspect"), "rm": ("networks", "rm"), "remove": ("networks", "rm"),
+                "prune": ("networks", "prune"), "connect": ("networks", "connect"),
+                "disconnect": ("networks", "disconnect")},
 }
 USAGE = """Usage:  berth [-H HOST] COMMAND
 
@@ -45,6 +49,7 @@ Management commands:
               rename, cp, diff, export, commit, stats, top)
   image      (ls, rm, tag, import, load, save, history, inspect, prune)
   system     (df, info)
+  network    (create, ls, inspect, rm, prune, connect, disconnect)
 
 Options:
   -H, --host HOST   daemon socket (unix://PATH or tcp://127.0.0.1:PORT); also BERTH_HOST / DOCKER_HOST

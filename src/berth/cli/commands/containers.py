@@ -7,7 +7,7 @@ import sys
 import time
 
 
-from berth.cli.common import Exit, Usage, parser
+from berth.cli.common import Exit, Parser, Usage, parser
 from berth.client.transport import Transport, path_quote
 from berth.errors import BerthError, NotFound
 
@@ -18,7 +18,9 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Run
 
 
 def _create_parser(name: str) -> argparse.ArgumentParser:
-    p = parser(name, "[OPTIONS] IMAGE [COMMAND] [ARG...]")
+    # -h is --hostname, as in docker run; help is --help only.
+    p = Parser(prog=f"berth {name}", usage=f"berth {name} [OPTIONS] IMAGE [COMMAND] [ARG...]", add_help=False)
+    p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("--rm", action="store_true")
     p.add_argument("--name")
@@ -28,8 +30,9 @@ def _create_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("-u", "--user")
     p.add_argument("--entrypoint")
     p.add_argument("-l", "--label", action="append", default=[])
-    p.add_argument("--hostname")
-    p.add_argument("--network", "--net", default="none")
+    p.add_argument("-h", "--hostname")
+    from berth.cli.commands.networks import add_run_flags
+    add_run_flags(p, name)
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("--restart", default="no")
@@ -182,7 +185,7 @@ def _body(a: argparse.Namespace) -> dict:
         "Labels": dict((lbl.split("=", 1) + [""])[:2] for lbl in a.label),
         "AttachStdin": a.interactive and not a.detach, "AttachStdout": not a.detach, "AttachStderr": not a.detach,
         "OpenStdin": a.interactive, "StdinOnce": a.interactive and not a.detach, "Tty": a.tty,
-        "HostConfig": {"AutoRemove": a.rm, "NetworkMode": a.network,
+        "HostConfig": {"AutoRemove": a.rm,
                        "RestartPolicy": {"Name": policy, "MaximumRetryCount": int(retries or 0)},
                        "LogConfig": {"Type": "json-file", "Config": log_config}, "Privileged": a.privileged,
                        "ReadonlyRootfs": a.read_only, "CapAdd": a.cap_add, "CapDrop": a.cap_drop,
@@ -232,6 +235,8 @@ def _body(a: argparse.Namespace) -> dict:
     health = _healthcheck(a)
     if health:
         body["Healthcheck"] = health
+    from berth.cli.commands.networks import apply_run_flags
+    apply_run_flags(body, a)
     return body
 
 
@@ -469,6 +474,7 @@ def _filters(values: list[str]) -> str | None:
 
 
 def ps(api: Transport, name: str, argv: list[str]) -> int:
+    from berth.types.ports import format_ports
     from berth.types.units import human_duration, human_size
     p = parser(name, "[OPTIONS]")
     p.add_argument("-a", "--all", action="store_true")
@@ -497,7 +503,7 @@ def ps(api: Transport, name: str, argv: list[str]) -> int:
             "ID": c["Id"] if a.no_trunc else c["Id"][:12], "Image": c["Image"], "Command": json.dumps(cmd, ensure_ascii=False),
             "RunningFor": human_duration(now - c["Created"]) + " ago",
             "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c["Created"])),
-            "Status": c["Status"], "Ports": "", "Names": ",".join(n.lstrip("/") for n in c["Names"]),
+            "Status": c["Status"], "Ports": format_ports(c.get("Ports") or []), "Names": ",".join(n.lstrip("/") for n in c["Names"]),
             "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()), "State": c["State"],
             "Size": f"{human_size(c.get('SizeRw', 0), 3)} (virtual {human_size(c.get('SizeRootFs', 0), 3)})" if a.size else "",
             "Mounts": "", "Networks": ",".join((c.get("NetworkSettings") or {}).get("Networks") or {}),

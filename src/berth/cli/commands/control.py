@@ -1,4 +1,4 @@
-"""Controlling running containers: pause, unpause, rename, update."""
+"""Controlling running containers: pause, unpause, rename, update, port."""
 from __future__ import annotations
 
 from berth.cli.common import parser
@@ -69,7 +69,10 @@ def update(api: Transport, name: str, argv: list[str]) -> int:
 
 
 def port(api: Transport, name: str, argv: list[str]) -> int:
+    """``docker port``: lines sorted naturally, addresses as net.JoinHostPort writes them."""
     import sys
+
+    from berth.types.ports import join_host_port, natural_key
     p = parser(name, "CONTAINER [PRIVATE_PORT[/PROTO]]")
     p.add_argument("container")
     p.add_argument("port", nargs="?")
@@ -77,15 +80,20 @@ def port(api: Transport, name: str, argv: list[str]) -> int:
     info = api.request("GET", f"/containers/{path_quote(a.container)}/json").json()
     ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
     if a.port:
-        key = a.port if "/" in a.port else a.port + "/tcp"
+        number, _, proto = a.port.partition("/")
+        if not number.isascii() or not number.isdigit() or int(number) > 65535:
+            why = "value out of range" if number.isascii() and number.isdigit() else "invalid syntax"
+            print(f'Error: invalid port ({number}): strconv.ParseUint: parsing "{number}": {why}', file=sys.stderr)
+            return 1
+        key = f"{number}/{proto or 'tcp'}"
         bindings = ports.get(key)
         if not bindings:
             print(f"Error: No public port '{key}' published for {a.container}", file=sys.stderr)
             return 1
-        for b in bindings:
-            print(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}")
-        return 0
-    for key, bindings in sorted(ports.items()):
-        for b in bindings or []:
-            print(f"{key} -> {b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}")
+        out = [join_host_port(b.get("HostIp") or "", b.get("HostPort") or "") for b in bindings]
+    else:
+        out = [f"{key} -> {join_host_port(b.get('HostIp') or '', b.get('HostPort') or '')}"
+               for key, bindings in ports.items() for b in bindings or []]
+    for line in sorted(out, key=natural_key):
+        print(line)
     return 0
