@@ -20,6 +20,7 @@ class DaemonConfig:
     shim: str = ""
     log_level: str = "info"
     log_opts: dict[str, str] = field(default_factory=dict)
+    bridge: str = "berth0"  # the default bridge network's host link
     bip: str = ""  # the default bridge's gateway address and prefix, e.g. 172.17.0.1/16
     default_address_pools: list[dict] = field(default_factory=list)  # [{"base": "172.17.0.0/16", "size": 16}]
     dns: list[str] = field(default_factory=list)
@@ -30,7 +31,7 @@ class DaemonConfig:
 
     _KEYS = {"hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "default-runtime": "runtime",
              "runtimes": "runtimes", "log-level": "log_level", "log-opts": "log_opts", "shim": "shim",
-             "bip": "bip", "default-address-pools": "default_address_pools", "dns": "dns",
+             "bridge": "bridge", "bip": "bip", "default-address-pools": "default_address_pools", "dns": "dns",
              "dns-search": "dns_search", "dns-opts": "dns_opts", "iptables": "iptables", "ip-forward": "ip_forward"}
 
     @classmethod
@@ -67,8 +68,20 @@ class DaemonConfig:
         for name, binary in self.runtimes.items():
             if not binary:
                 raise InvalidArgument(f"runtime {name}: either a runtimeType or a path must be configured")
+        if not (0 < len(self.bridge) <= 15) or not all(ch.isalnum() or ch in "_.-" for ch in self.bridge):
+            raise InvalidArgument(f"invalid bridge name {self.bridge!r}: at most 15 of [a-zA-Z0-9_.-]")
         if self.runtime != "runc" and self.runtime not in self.runtimes and "/" not in self.runtime:
             raise InvalidArgument(f"specified default runtime '{self.runtime}' does not exist")
+
+    @property
+    def owner(self) -> str:
+        """The mark on every host link this daemon makes (one daemon never touches another's)."""
+        import hashlib
+        return "berth:" + hashlib.sha256(os.path.abspath(self.data_root).encode()).hexdigest()[:12]
+
+    @property
+    def nft_table(self) -> str:
+        return "berth" if self.bridge == "berth0" else "berth_" + self.bridge
 
     def runtime_path(self, name: str) -> str:
         """The binary of runtime ``name``; a name holding "/" is a path already (daemon --runtime)."""

@@ -1,9 +1,11 @@
 """A real berthd on a temporary socket and data root, for integration and compatibility tests."""
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -62,7 +64,9 @@ class Daemon:
     def __init__(self, *extra_args: str) -> None:
         # Containers' DNS goes to a loopback address nothing answers on (unless a test serves it),
         # so no test ever sends a query beyond this machine.
-        self.extra_args = ["--dns", TEST_DNS, *extra_args]
+        # Its own default bridge (and so its own nft table, berth_<bridge>): daemons never share host links.
+        self.bridge = "bt" + secrets.token_hex(4)
+        self.extra_args = ["--dns", TEST_DNS, "--bridge", self.bridge, *extra_args]
         self.dir = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
         self.socket = os.path.join(self.dir, "s.sock")
         self.host = "unix://" + self.socket
@@ -174,4 +178,29 @@ class Daemon:
             points = [line.split()[4] for line in f if self.dir in line]
         for p in sorted(points, key=len, reverse=True):
             subprocess.run(["umount", "-l", p], capture_output=True)
+        self.remove_host_network()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def owner(self) -> str:
+        """The ifalias berthd puts on the host links it makes (see DaemonConfig.owner)."""
+        return "berth:" + hashlib.sha256(os.path.abspath(self.data_root).encode()).hexdigest()[:12]
+
+    def host_links(self) -> list[str]:
+        """Names of the host links (bridges, veth host ends) this daemon made and that still exist."""
+        from pyroute2 import IPRoute
+        with IPRoute() as ipr:
+            return [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()
+                    if link.get_attr("IFLA_IFALIAS") == self.owner]
+
+    def remove_host_network(self) -> None:
+        """What berthd leaves on the host when it stops (as dockerd leaves docker0): its links and nft table."""
+        from pyroute2 import IPRoute
+        with IPRoute() as ipr:
+            for name in self.host_links():
+                for idx in ipr.link_lookup(ifname=name):
+                    try:
+                        ipr.link("del", index=idx)
+                    except Exception:  # noqa: BLE001 - gone meanwhile
+                        pass
+        subprocess.run(["nft", "delete", "table", "ip", "berth_" + self.bridge], capture_output=True)

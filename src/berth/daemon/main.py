@@ -23,6 +23,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--add-runtime", action="append", default=[], help="NAME=PATH")
     p.add_argument("--shim", help="path of berth-shim")
     p.add_argument("--log-level", default=None)
+    p.add_argument("-b", "--bridge", help="host link of the default bridge network (default berth0)")
     p.add_argument("--bip", help="the default bridge's address and prefix, e.g. 172.17.0.1/16")
     p.add_argument("--dns", action="append", default=[], help="DNS server for containers")
     p.add_argument("--dns-search", action="append", default=[])
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = DaemonConfig.load(args.config_file, {
             "hosts": args.hosts, "data_root": args.data_root, "exec_root": args.exec_root,
             "runtime": args.runtime, "runtimes": runtimes, "shim": args.shim, "log_level": args.log_level,
-            "bip": args.bip, "dns": args.dns, "dns_search": args.dns_search, "dns_opts": args.dns_opts,
+            "bridge": args.bridge, "bip": args.bip, "dns": args.dns, "dns_search": args.dns_search, "dns_opts": args.dns_opts,
             "iptables": args.iptables})
     except BerthError as e:
         print(f"berthd: {e.message}", file=sys.stderr)

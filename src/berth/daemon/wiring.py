@@ -75,9 +75,10 @@ def build(cfg: DaemonConfig) -> Engine:
     runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
     runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}
     runc_for["runc"] = runc_for.get(cfg.runtime, runc_for["runc"])
-    settings = NetworkSettings(cfg.bip, cfg.default_address_pools, cfg.dns, cfg.dns_search, cfg.dns_opts,
-                               cfg.ip_forward)
-    networks = NetworkService(NetworkIndex(db), HostNet(Links(), Rules(enabled=cfg.iptables)), settings, events)
+    settings = NetworkSettings(cfg.bridge, cfg.bip, cfg.default_address_pools, cfg.dns, cfg.dns_search,
+                               cfg.dns_opts, cfg.ip_forward)
+    host_net = HostNet(Links(cfg.owner), Rules(cfg.nft_table, enabled=cfg.iptables))
+    networks = NetworkService(NetworkIndex(db), host_net, settings, events)
     containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier, set(runc_for), events,
                                   networks)
     sandboxes = Sandboxes(networks, containers, cfg.exec_root)

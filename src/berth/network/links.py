@@ -31,7 +31,10 @@ class Attachment:
 
 
 class Links:
-    def __init__(self) -> None:
+    """``owner`` marks every link made here (its ifalias), so one daemon never touches another's."""
+
+    def __init__(self, owner: str = "berth") -> None:
+        self.owner = owner
         self._ipr: IPRoute | None = None
 
     @property
@@ -60,6 +63,7 @@ class Links:
                 if e.code != _EEXIST:
                     raise
             idx = self._index(name)
+        self.ipr.link("set", index=idx, ifalias=self.owner)
         want = f"{gateway}/{prefix}"
         have = {f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in self.ipr.get_addr(index=idx, family=2)}
         if want not in have:
@@ -80,18 +84,14 @@ class Links:
                 if e.code not in (_ENODEV, _ENOENT):
                     raise
 
-    def names(self) -> dict[str, str]:
-        """Every host link: name → kind (bridge, veth, ...)."""
-        out = {}
-        for link in self.ipr.get_links():
-            info = link.get_attr("IFLA_LINKINFO")
-            out[link.get_attr("IFLA_IFNAME")] = info.get_attr("IFLA_INFO_KIND") if info else ""
-        return out
+    def mine(self) -> list[str]:
+        """Names of the host links this owner made (bridges and veth host ends)."""
+        return [link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()
+                if link.get_attr("IFLA_IFALIAS") == self.owner]
 
-    def routes(self, ignore: tuple[str, ...] = ()) -> list[ipaddress.IPv4Network]:
-        """The host's IPv4 routes (to keep new networks clear of them), but those through links named ``ignore*``."""
-        skip = {link["index"] for link in self.ipr.get_links()
-                if ignore and link.get_attr("IFLA_IFNAME").startswith(ignore)}
+    def routes(self) -> list[ipaddress.IPv4Network]:
+        """The host's IPv4 routes (to keep new networks clear of them), but those through this owner's links."""
+        skip = {link["index"] for link in self.ipr.get_links() if link.get_attr("IFLA_IFALIAS") == self.owner}
         out = []
         for r in self.ipr.get_routes(family=2, table=254):
             dst = r.get_attr("RTA_DST")
@@ -110,7 +110,7 @@ class Links:
             os.close(fd)
         try:
             idx = self._index(host_if)
-            self.ipr.link("set", index=idx, master=self._index(a.bridge))
+            self.ipr.link("set", index=idx, master=self._index(a.bridge), ifalias=self.owner)
             self.ipr.link("set", index=idx, state="up")
             with netns.entered(ns_path):
                 inner = IPRoute()

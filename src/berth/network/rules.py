@@ -1,4 +1,5 @@
-"""berth's packet rules: one nftables table (``ip berth``), rendered whole from state and swapped atomically.
+"""berth's packet rules: one nftables table (``ip berth``, or ``ip berth_<bridge>`` for a daemon with
+its own ``--bridge``), rendered whole from state and swapped atomically.
 
 Nothing outside that table is ever touched. Published ports are kernel DNAT (no userspace proxy);
 outbound traffic from non-internal bridges is masqueraded; different bridges cannot reach each
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 
 from berth.errors import SystemError_
 
-TABLE = "berth"
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class PortRule:
     container_port: int
 
 
-def render(bridges: list[BridgeRule], ports: list[PortRule]) -> str:
+def render(bridges: list[BridgeRule], ports: list[PortRule], table: str = "berth") -> str:
     """The table's full text, as ``nft -f`` reads it (replacing the previous one in one transaction)."""
     names = ", ".join(f'"{b.bridge}"' for b in bridges)
     dnat, post, fwd = [], [], []
@@ -49,7 +49,7 @@ def render(bridges: list[BridgeRule], ports: list[PortRule]) -> str:
             post.append(f"ip saddr {b.subnet} oifname != {q} masquerade")
             fwd.append(f"iifname {q} oifname @bridges oifname != {q} drop")
     lines = [
-        f"table ip {TABLE}", f"delete table ip {TABLE}", f"table ip {TABLE} {{",
+        f"table ip {table}", f"delete table ip {table}", f"table ip {table} {{",
         "  set bridges { type ifname;" + (f" elements = {{ {names} }};" if names else "") + " }",
         "  chain prerouting { type nat hook prerouting priority dstnat; policy accept;"
         " fib daddr type local jump ports; }",
@@ -68,7 +68,8 @@ def render(bridges: list[BridgeRule], ports: list[PortRule]) -> str:
 class Rules:
     """Applies rendered tables with the ``nft`` binary; skips the call when nothing changed."""
 
-    def __init__(self, nft: str = "nft", enabled: bool = True) -> None:
+    def __init__(self, table: str = "berth", nft: str = "nft", enabled: bool = True) -> None:
+        self.table = table
         self.nft = nft
         self.enabled = enabled
         self._current = ""
@@ -76,7 +77,7 @@ class Rules:
     def apply(self, bridges: list[BridgeRule], ports: list[PortRule]) -> None:
         if not self.enabled:
             return
-        text = render(bridges, ports)
+        text = render(bridges, ports, self.table)
         if text == self._current:
             return
         self._run(text)
@@ -85,7 +86,7 @@ class Rules:
     def remove(self) -> None:
         """Drop berth's table (nothing else)."""
         if self.enabled:
-            self._run(f"table ip {TABLE}\ndelete table ip {TABLE}\n")
+            self._run(f"table ip {self.table}\ndelete table ip {self.table}\n")
             self._current = ""
 
     def _run(self, text: str) -> None:

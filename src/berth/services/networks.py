@@ -22,11 +22,10 @@ from berth.store.networks import NetworkIndex
 from berth.types import filters as flt
 from berth.types.container import ContainerSpec
 from berth.types.units import parse_timestamp
-from berth.types.network import BRIDGE_NAME_OPT, BRIDGE_PREFIX, DEFAULT_BRIDGE, EndpointConfig, Endpoint, Network, Pool
+from berth.types.network import BRIDGE_NAME_OPT, DEFAULT_BRIDGE, EndpointConfig, Endpoint, Network, Pool
 from berth.services.events import EventBus
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-OURS = (DEFAULT_BRIDGE, BRIDGE_PREFIX)  # links berth made: their routes are not the host's
 LIST_FILTERS = {"driver", "id", "label", "name", "scope", "type", "dangling"}
 
 
@@ -34,6 +33,7 @@ LIST_FILTERS = {"driver", "id", "label", "name", "scope", "type", "dangling"}
 class NetworkSettings:
     """Daemon-wide choices: the default bridge's address, the pools new networks come from, DNS."""
 
+    bridge: str = DEFAULT_BRIDGE
     bip: str = ""
     pools: list[dict] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
@@ -80,11 +80,15 @@ class NetworkService:
             self.index.add(Network(secrets.token_hex(32), "bridge", "bridge", now_rfc3339(), pools=[pool], options={
                 "com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
                 "com.docker.network.bridge.enable_ip_masquerade": "true",
-                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0", BRIDGE_NAME_OPT: DEFAULT_BRIDGE,
+                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0", BRIDGE_NAME_OPT: self.settings.bridge,
                 "com.docker.network.driver.mtu": "1500"}))
-        elif default.pools != [pool] and not any(e.active for e in self.index.endpoints(network=default.id)):
-            default.pools = [pool]
+        elif (default.pools != [pool] or default.bridge != self.settings.bridge) and not any(
+                e.active for e in self.index.endpoints(network=default.id)):
+            old = default.bridge
+            default.pools, default.options = [pool], {**default.options, BRIDGE_NAME_OPT: self.settings.bridge}
             self.index.replace(default)
+            if old != default.bridge:
+                await self.host.call(self.host.links.delete, old)
         for n in self.bridges():
             await self.host.call(self._up, n)
         await self.apply_rules()
@@ -99,7 +103,7 @@ class NetworkService:
         if current is not None and current.pools:
             return current.pools[0]
         others = [p.net for n in self.bridges() for p in n.pools]
-        routes = [r for r in await self.host.call(self.host.links.routes, OURS) if r.prefixlen]
+        routes = [r for r in await self.host.call(self.host.links.routes) if r.prefixlen]
         return ipam.complete(Pool(str(ipam.elect_subnet(self.settings.pools, others, routes))))
 
     def _up(self, n: Network) -> None:
@@ -176,7 +180,7 @@ class NetworkService:
             ipam.check_overlap(pools[0].net, existing)
             pool = ipam.complete(pools[0])
         else:
-            routes = await self.host.call(self.host.links.routes, OURS)
+            routes = await self.host.call(self.host.links.routes)
             pool = ipam.complete(Pool(str(ipam.elect_subnet(self.settings.pools, existing,
                                                             [r for r in routes if r.prefixlen]))))
         n = Network(secrets.token_hex(32), name, "bridge", now_rfc3339(), internal, attachable, False, [pool],

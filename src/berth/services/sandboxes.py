@@ -6,22 +6,20 @@ daemon knows what is in force (``reconcile``).
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import logging
 import os
 import secrets
-import socket
 from dataclasses import dataclass, field
 
 from berth.errors import BerthError, Conflict, Forbidden, NotFound, SystemError_
 from berth.network import etc_files, ipam, netns
 from berth.network.dns import Resolver
-from berth.network.links import VETH_PREFIX, Attachment
+from berth.network.links import Attachment
 from berth.network.rules import PortRule
 from berth.types.container import Container
-from berth.types.network import BRIDGE_PREFIX, DEFAULT_BRIDGE, Endpoint, EndpointConfig, Network, PortMapping, mac_for
+from berth.types.network import Endpoint, EndpointConfig, Network, PortMapping, mac_for
 from berth.util.fs import atomic_write, read_text
 from berth.services.containers import ContainerService
 from berth.services.networks import NetworkService
@@ -272,11 +270,9 @@ class Sandboxes:
                 self.index.set_state(ep.container_id, ep.network_id, None)
                 counts["addresses"] += 1
         in_use = {e.host_if for cid in self.boxes for e in self.index.endpoints(container=cid)}
-        bridges = {n.bridge for n in self.networks.bridges()}
-        for name, kind in (await self._call(self.networks.host.links.names)).items():
-            ours = (name.startswith(VETH_PREFIX) and kind == "veth" and name not in in_use) or (
-                kind == "bridge" and (name.startswith(BRIDGE_PREFIX) or name == DEFAULT_BRIDGE) and name not in bridges)
-            if ours:
+        in_use |= {n.bridge for n in self.networks.bridges()}
+        for name in await self._call(self.networks.host.links.mine):
+            if name not in in_use:
                 await self._call(self.networks.host.links.delete, name)
                 counts["links"] += 1
         await self._sync_rules()
