@@ -88,7 +88,7 @@ class ContainerService:
         for c in self.index.all():
             if not show_all and not c.state.running:
                 continue
-            if not _matches(c, filters, self.images):
+            if not _matches(c, filters, self.images, self.networks):
                 continue
             out.append(c)
             if limit > 0 and len(out) >= limit:
@@ -248,7 +248,7 @@ def _merge_health(mine: dict | None, image: dict | None) -> dict | None:
     return merged if merged.get("Test") else None
 
 
-def _matches(c: Container, f: flt.Filters, images: ImageService) -> bool:
+def _matches(c: Container, f: flt.Filters, images: ImageService, networks: NetworkService) -> bool:
     if "id" in f and not any(c.id.startswith(x) for x in f["id"]):
         return False
     if "name" in f:
@@ -272,4 +272,32 @@ def _matches(c: Container, f: flt.Filters, images: ImageService) -> bool:
                 ok = ok or c.spec.image == a
         if not ok:
             return False
+    if "network" in f or "publish" in f:
+        attached = networks.attachments(c.id)
+        if "network" in f:
+            mode = c.spec.network_mode
+            named = {n.name for n, _ in attached} | ({mode} if mode in ("host", "none") else set())
+            ids = [n.id for n, _ in attached]
+            if not any(x in named or any(i.startswith(x) for i in ids) for x in f["network"]):
+                return False
+        if "publish" in f:
+            published = {(m["host_port"], m["proto"]) for _, e in attached for m in e.ports} if c.state.running else set()
+            if not any(_port_in(x, published) for x in f["publish"]):
+                return False
+    if "expose" in f:
+        exposed = {(int(k.split("/")[0]), (k.split("/") + ["tcp"])[1]) for k in c.spec.exposed_ports
+                   if k.split("/")[0].isdigit()}
+        if not any(_port_in(x, exposed) for x in f["expose"]):
+            return False
     return True
+
+
+def _port_in(value: str, ports: set[tuple[int, str]]) -> bool:
+    """``80``, ``80/udp`` or ``8000-8080/tcp`` (tcp when no protocol is given) against (port, proto) pairs."""
+    rng, _, proto = value.partition("/")
+    lo, _, hi = rng.partition("-")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise InvalidArgument(f"invalid filter: port {value!r} must be a number or a range") from None
+    return any(first <= p <= last and pr == (proto or "tcp") for p, pr in ports)
