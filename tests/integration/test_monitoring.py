@@ -108,7 +108,9 @@ def test_stats_shape_and_figures_of_a_running_container(daemon, made):
         total = int(f.readline().split()[1]) * 1024
     assert mem["limit"] == total  # no limit set: the host's memory
     assert "inactive_file" in mem["stats"] or "total_inactive_file" in mem["stats"]
-    assert "networks" not in s  # loopback only, as dockerd's omitempty
+    eth0 = s["networks"]["eth0"]  # the default bridge's interface; loopback is left out, as dockerd does
+    assert set(s["networks"]) == {"eth0"}
+    assert {"rx_bytes", "rx_packets", "tx_bytes", "tx_packets", "rx_errors", "tx_dropped"} <= set(eth0)
 
 
 def test_stats_cpu_grows_for_a_busy_container(daemon, made):

@@ -6,6 +6,7 @@ import json
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -90,37 +91,54 @@ def _wanted(e: LogEntry, q: LogQuery) -> bool:
     return True
 
 
-def read_entries(path: str, q: LogQuery) -> Iterator[LogEntry]:
-    """The entries already written: the last ``tail`` of both streams, then the stream and time filters."""
+def open_live(path: str) -> BinaryIO | None:
+    """The live log file, held open: its data stays readable after the container (and file) is removed."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+
+
+def read_entries(path: str, q: LogQuery, live: BinaryIO | None = None) -> Iterator[LogEntry]:
+    """The entries already written: the last ``tail`` of both streams, then the stream and time filters.
+
+    With ``live`` (from ``open_live``), the live file is read through it and left positioned after its
+    last complete line, where ``follow`` goes on.
+    """
     if q.tail == 0:
+        if live is not None:
+            live.seek(0, os.SEEK_END)
         return iter(())
     out: deque | list = deque(maxlen=q.tail) if q.tail > 0 else []
     for name in log_files(path):
+        if live is not None and name == path:
+            live.seek(0)
+            data = live.read()
+            complete = data.rfind(b"\n") + 1
+            live.seek(complete)
+            out.extend(e for e in map(_parse, data[:complete].split(b"\n")) if e)
+            continue
         with open(name, "rb") as f:
             out.extend(e for e in map(_parse, f) if e)
     return (e for e in out if _wanted(e, q))
 
 
-async def follow(path: str, q: LogQuery, running: Callable[[], bool], poll: float = 0.05) -> AsyncIterator[LogEntry]:
-    """Entries written after the existing ones, until the container stops and the file is drained."""
-    offset = os.path.getsize(path) if os.path.exists(path) else 0
-    inode = os.stat(path).st_ino if os.path.exists(path) else None
+async def follow(path: str, q: LogQuery, running: Callable[[], bool], poll: float = 0.05,
+                 live: BinaryIO | None = None) -> AsyncIterator[LogEntry]:
+    """Entries written after the existing ones, until the container stops and the file is drained.
+
+    ``live`` (positioned by ``read_entries``) is read to its end even when the file was removed or
+    rotated meanwhile; then the current file at ``path`` is followed.
+    """
+    f = live or open_live(path)
+    if f is not None and live is None:
+        f.seek(0, os.SEEK_END)
     pending = b""
-    while True:
-        alive = running()
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            st = None
-        if st is not None and inode is not None and st.st_ino != inode:
-            offset, pending = 0, b""  # rotated: the live file is new
-        if st is not None:
-            inode = st.st_ino
-            if st.st_size > offset:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-                offset += len(chunk)
+    try:
+        while True:
+            alive = running()
+            chunk = f.read() if f is not None else b""
+            if chunk:
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
@@ -128,6 +146,18 @@ async def follow(path: str, q: LogQuery, running: Callable[[], bool], poll: floa
                     if e and _wanted(e, q):
                         yield e
                 continue
-        if not alive:
-            return
-        await asyncio.sleep(poll)
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current is not None and (f is None or os.fstat(f.fileno()).st_ino != current):
+                if f is not None:
+                    f.close()
+                f, pending = open_live(path), b""  # rotated (or created): the live file is new
+                continue
+            if not alive:
+                return
+            await asyncio.sleep(poll)
+    finally:
+        if f is not None:
+            f.close()

@@ -203,9 +203,8 @@ class NetworkService:
             raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
         active = self.endpoints(n)
         if active:
-            e = active[0]
-            raise Forbidden(f"error while removing network: network {n.name} has active endpoints "
-                            f'(name:"{names.get(e.container_id, "")}" id:"{e.container_id[:12]}")')
+            listed = ", ".join(f'name:"{names.get(e.container_id, "")}" id:"{e.endpoint_id[:12]}"' for e in active)
+            raise Forbidden(f"error while removing network: network {n.name} has active endpoints ({listed})")
         for e in self.index.endpoints(network=n.id):
             self.index.detach(e.container_id, n.id)
         self.index.delete(n.id)

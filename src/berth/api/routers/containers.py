@@ -146,15 +146,19 @@ def routes(app: web.Application) -> list:
             data = (e.time.encode() + b" " + e.data) if stamps else e.data
             await resp.write(data if c.spec.tty else frame(STDERR if e.stream == "stderr" else STDOUT, data))
 
+        live = logfile.open_live(path)  # held: a removal meanwhile loses nothing of what was written
         try:
-            for e in logfile.read_entries(path, q):
+            for e in logfile.read_entries(path, q, live):
                 await emit(e)
             if q.follow and c.state.running:
-                async for e in logfile.follow(path, q, lambda: lifecycle.is_running(c.id)):
+                async for e in logfile.follow(path, q, lambda: lifecycle.is_running(c.id), live=live):
                     await emit(e)
             await resp.write_eof()
         except ConnectionError:
             pass  # the client stopped reading (logs -f interrupted): nothing to report
+        finally:
+            if live is not None:
+                live.close()
         return resp
 
     async def attach(request: web.Request) -> web.StreamResponse:
