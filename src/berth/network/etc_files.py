@@ -8,11 +8,14 @@ _BASE_HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\
                "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 
 
-def hosts(extra_hosts: list[str], own: list[tuple[str, str]]) -> str:
-    """Docker's defaults, then ``--add-host`` entries (``name:ip``), then the container's own address lines."""
+def hosts(extra_hosts: list[str], own: list[tuple[str, str]], host_gateway: str = "") -> str:
+    """Docker's defaults, then ``--add-host`` entries (``name:ip``; ``host-gateway`` is the default
+    bridge's gateway, the host as containers see it), then the container's own address lines."""
     text = _BASE_HOSTS
     for extra in extra_hosts:
         host, _, ip = extra.partition(":")
+        if ip == "host-gateway" and host_gateway:
+            ip = host_gateway
         text += f"{ip}\t{host}\n"
     for ip, names in own:
         text += f"{ip}\t{names}\n"

@@ -138,7 +138,9 @@ class Sandboxes:
         d = self.containers.dir(c.id)
         eps = [e for e in self.index.endpoints(container=c.id) if e.active]
         own = [(eps[0].ip, c.spec.hostname)] if eps else []
-        atomic_write(os.path.join(d, "hosts"), etc_files.hosts(c.spec.extra_hosts, own).encode())
+        default = self.index.by_name("bridge")
+        gateway = default.pools[0].gateway if default and default.pools else ""
+        atomic_write(os.path.join(d, "hosts"), etc_files.hosts(c.spec.extra_hosts, own, gateway).encode())
         s = self.networks.settings
         text, _ = etc_files.resolv_conf(
             etc_files.parse_resolv(read_text("/etc/resolv.conf")), dns=c.spec.dns or s.dns,
