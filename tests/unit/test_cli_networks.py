@@ -170,7 +170,7 @@ def test_port_one_private_port(capsys):
 
 
 def test_port_not_published(capsys):
-    assert _port(["web", "81"], capsys) == (1, "", "Error: No public port '81/tcp' published for web\n")
+    assert _port(["web", "81"], capsys) == (1, "", "Error: No public port '81' published for web\n")
     assert _port(["web", "53/udp"], capsys) == (1, "", "Error: No public port '53/udp' published for web\n")
     assert _port(["web", "x"], capsys) == (
         1, "", 'Error: invalid port (x): strconv.ParseUint: parsing "x": invalid syntax\n')

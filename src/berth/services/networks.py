@@ -184,7 +184,7 @@ class NetworkService:
             pool = ipam.complete(Pool(str(ipam.elect_subnet(self.settings.pools, existing,
                                                             [r for r in routes if r.prefixlen]))))
         n = Network(secrets.token_hex(32), name, "bridge", now_rfc3339(), internal, attachable, False, [pool],
-                    options, dict(labels or {}), "default", dict(ipam_options or {}))
+                    options, dict(labels or {}), "default", dict(ipam_options or {}), bool(pools))
         self.index.add(n)
         try:
             await self.host.call(self._up, n)
@@ -251,6 +251,9 @@ class NetworkService:
             raise InvalidArgument("user specified IP address is supported on user defined networks only")
         if n.is_default and cfg.aliases:
             raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
+        if cfg.ipv4 and not n.user_subnet:
+            raise InvalidArgument("invalid endpoint settings:\nuser specified IP address is supported only when "
+                                  "connecting to networks with user configured subnets")
         if cfg.ipv4:
             ipam.check_fixed(n.pools, cfg.ipv4)
             if cfg.ipv4 in {e.ip for e in self.index.endpoints(network=n.id)} | self.index.fixed_ips(n.id):

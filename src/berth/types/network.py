@@ -40,6 +40,7 @@ class Network:
     labels: dict[str, str] = field(default_factory=dict)
     ipam_driver: str = "default"
     ipam_options: dict[str, str] = field(default_factory=dict)
+    user_subnet: bool = False  # the client chose the subnet (fixed container addresses need that)
 
     @property
     def bridge(self) -> str:

@@ -345,19 +345,23 @@ def start(api: Transport, name: str, argv: list[str]) -> int:
     if a.attach:
         info = api.request("GET", f"/containers/{path_quote(a.containers[0])}/json").json()
         return _attach_and_start(api, info["Id"], info["Config"]["Tty"], a.interactive, "next-exit")
-    return _each(api, a.containers, lambda c: api.request("POST", f"/containers/{path_quote(c)}/start").close())
+    failed = _each(api, a.containers, lambda c: api.request("POST", f"/containers/{path_quote(c)}/start").close())
+    if failed:  # docker CLI 28 sums up after the daemon's errors
+        print(f"Error: failed to start containers: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
-def _each(api: Transport, refs: list[str], fn) -> int:
+def _each(api: Transport, refs: list[str], fn) -> list[str]:
+    """Apply ``fn`` to each reference, printing it or the daemon's error; the references that failed."""
     from berth.errors import BerthError
-    failed = 0
+    failed = []
     for ref in refs:
         try:
             fn(ref)
             print(ref)
         except BerthError as e:
             print(f"Error response from daemon: {e.message}", file=sys.stderr)
-            failed = 1
+            failed.append(ref)
     return failed
 
 
@@ -368,8 +372,8 @@ def stop(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+")
     a = p.parse_args(argv)
     verb = "restart" if name.endswith("restart") else "stop"
-    return _each(api, a.containers, lambda c: api.request(
-        "POST", f"/containers/{path_quote(c)}/{verb}", {"t": a.time, "signal": a.signal}).close())
+    return min(1, len(_each(api, a.containers, lambda c: api.request(
+        "POST", f"/containers/{path_quote(c)}/{verb}", {"t": a.time, "signal": a.signal}).close())))
 
 
 restart = stop
@@ -380,8 +384,8 @@ def kill(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("-s", "--signal", default="KILL")
     p.add_argument("containers", nargs="+")
     a = p.parse_args(argv)
-    return _each(api, a.containers, lambda c: api.request(
-        "POST", f"/containers/{path_quote(c)}/kill", {"signal": a.signal}).close())
+    return min(1, len(_each(api, a.containers, lambda c: api.request(
+        "POST", f"/containers/{path_quote(c)}/kill", {"signal": a.signal}).close())))
 
 
 def rm(api: Transport, name: str, argv: list[str]) -> int:
@@ -390,8 +394,8 @@ def rm(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("-v", "--volumes", action="store_true")
     p.add_argument("containers", nargs="+")
     a = p.parse_args(argv)
-    return _each(api, a.containers, lambda c: api.request(
-        "DELETE", f"/containers/{path_quote(c)}", {"force": int(a.force), "v": int(a.volumes)}).close())
+    return min(1, len(_each(api, a.containers, lambda c: api.request(
+        "DELETE", f"/containers/{path_quote(c)}", {"force": int(a.force), "v": int(a.volumes)}).close())))
 
 
 def wait(api: Transport, name: str, argv: list[str]) -> int:
@@ -511,7 +515,7 @@ def ps(api: Transport, name: str, argv: list[str]) -> int:
     table = PS_TABLE + ("\t{{.Size}}" if a.size else "")
     from berth.cli import output
     text = output.format_rows(rows, a.format, table, PS_HEADERS)
-    if text:
+    if rows or text:
         print(text)
     return 0
 

@@ -11,7 +11,7 @@ def pause(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+")
     a = p.parse_args(argv)
     verb = "unpause" if name.endswith("unpause") else "pause"
-    return _each(api, a.containers, lambda c: api.request("POST", f"/containers/{path_quote(c)}/{verb}").close())
+    return min(1, len(_each(api, a.containers, lambda c: api.request("POST", f"/containers/{path_quote(c)}/{verb}").close())))
 
 
 unpause = pause
@@ -64,8 +64,8 @@ def update(api: Transport, name: str, argv: list[str]) -> int:
     if a.restart:
         policy, _, retries = a.restart.partition(":")
         body["RestartPolicy"] = {"Name": policy, "MaximumRetryCount": int(retries or 0)}
-    return _each(api, a.containers, lambda c: api.request("POST", f"/containers/{path_quote(c)}/update",
-                                                           None, body).close())
+    return min(1, len(_each(api, a.containers, lambda c: api.request("POST", f"/containers/{path_quote(c)}/update",
+                                                           None, body).close())))
 
 
 def port(api: Transport, name: str, argv: list[str]) -> int:
@@ -88,7 +88,7 @@ def port(api: Transport, name: str, argv: list[str]) -> int:
         key = f"{number}/{proto or 'tcp'}"
         bindings = ports.get(key)
         if not bindings:
-            print(f"Error: No public port '{key}' published for {a.container}", file=sys.stderr)
+            print(f"Error: No public port '{a.port}' published for {a.container}", file=sys.stderr)  # as typed
             return 1
         out = [join_host_port(b.get("HostIp") or "", b.get("HostPort") or "") for b in bindings]
     else:
