@@ -11,6 +11,9 @@ from berth.cli.common import Exit, Usage
 from berth.cli.main import _resolve
 from berth.errors import InvalidArgument, NotFound
 
+WARNING = ("WARNING! This will remove all custom networks not used by at least one container.\n"
+           "Are you sure you want to continue? [y/N] ")
+
 
 class _Resp:
     def __init__(self, data=None) -> None:
@@ -299,10 +302,10 @@ def test_network_prune(capsys, monkeypatch):
     api = FakeApi({("POST", "/networks/prune"): {"NetworksDeleted": ["n1", "n2"]}})
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
     assert networks.prune(api, "network prune", []) == 0
-    assert capsys.readouterr().out == networks.PRUNE_WARNING and api.calls == []
+    assert capsys.readouterr().out == WARNING and api.calls == []
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     networks.prune(api, "network prune", ["--filter", "until=1h"])
-    assert capsys.readouterr().out == networks.PRUNE_WARNING + "Deleted Networks:\nn1\nn2\n\n"
+    assert capsys.readouterr().out == WARNING + "Deleted Networks:\nn1\nn2\n\n"
     assert json.loads(api.calls[0][2]["filters"]) == {"until": {"1h": True}}
     api.routes[("POST", "/networks/prune")] = {"NetworksDeleted": None}
     networks.prune(api, "network prune", ["-f"])

@@ -22,6 +22,23 @@ def parser(name: str, usage: str) -> Parser:
     return Parser(prog=f"berth {name}", usage=f"berth {name} {usage}", add_help=True)
 
 
+def prune_parser(name: str, all_flag: bool = False) -> Parser:
+    """``prune [-f] [--filter K=V]...`` (and ``-a`` where ``all_flag``), as the docker CLI's prune commands."""
+    p = parser(name, "[OPTIONS]")
+    if all_flag:
+        p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    return p
+
+
+def confirmed(warning: str) -> bool:
+    """Docker's prune prompt: ``WARNING! This will remove ...`` then ``[y/N]``; y or yes goes on."""
+    import sys
+    print(f"WARNING! This will remove {warning}.\nAre you sure you want to continue? [y/N] ", end="", flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 class Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code

@@ -553,15 +553,10 @@ def inspect_container(api: Transport, name: str, argv: list[str]) -> int:
 
 def prune(api: Transport, name: str, argv: list[str]) -> int:
     from berth.types.units import human_size
-    p = parser(name, "[OPTIONS]")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--filter", action="append", default=[])
-    a = p.parse_args(argv)
-    if not a.force:
-        print("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ", end="",
-              flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    from berth.cli.common import confirmed, prune_parser
+    a = prune_parser(name).parse_args(argv)
+    if not (a.force or confirmed("all stopped containers")):
+        return 0
     res = api.request("POST", "/containers/prune", {"filters": _filters(a.filter)}).json()
     if res.get("ContainersDeleted"):
         print("Deleted Containers:")

@@ -202,16 +202,11 @@ def history(api: Transport, name: str, argv: list[str]) -> int:
 def prune(api: Transport, name: str, argv: list[str]) -> int:
     from berth.cli.commands.containers import _filters
     from berth.types.units import human_size
-    p = parser(name, "[OPTIONS]")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--filter", action="append", default=[])
-    a = p.parse_args(argv)
-    if not a.force:
-        what = "all images without at least one container associated to them" if a.all else "all dangling images"
-        print(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ", end="", flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    from berth.cli.common import confirmed, prune_parser
+    a = prune_parser(name, all_flag=True).parse_args(argv)
+    what = "all images without at least one container associated to them" if a.all else "all dangling images"
+    if not (a.force or confirmed(what)):
+        return 0
     filters = list(a.filter) + (["dangling=false"] if a.all else [])
     res = api.request("POST", "/images/prune", {"filters": _filters(filters)}).json()
     if res.get("ImagesDeleted"):

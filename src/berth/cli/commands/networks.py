@@ -13,8 +13,6 @@ from berth.errors import BerthError, InvalidArgument, NotFound
 LS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4",
               "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
-PRUNE_WARNING = ("WARNING! This will remove all custom networks not used by at least one container.\n"
-                 "Are you sure you want to continue? [y/N] ")
 _NOT_USER_DEFINED = ("default", "bridge", "host", "none")
 
 
@@ -436,14 +434,10 @@ def rm(api: Transport, name: str, argv: list[str]) -> int:
 
 def prune(api: Transport, name: str, argv: list[str]) -> int:
     from berth.cli.commands.containers import _filters
-    p = parser(name, "[OPTIONS]")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--filter", action="append", default=[])
-    a = p.parse_args(argv)
-    if not a.force:
-        print(PRUNE_WARNING, end="", flush=True)
-        if sys.stdin.readline().strip().lower() != "y":
-            return 0
+    from berth.cli.common import confirmed, prune_parser
+    a = prune_parser(name).parse_args(argv)
+    if not (a.force or confirmed("all custom networks not used by at least one container")):
+        return 0
     res = api.request("POST", "/networks/prune", {"filters": _filters(a.filter)}).json() or {}
     if res.get("NetworksDeleted"):
         print("Deleted Networks:")
