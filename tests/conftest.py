@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.daemon import Daemon, can_run_containers
+from tests.support.daemon import Daemon, can_run_containers, started
 from tests.support.made import Made
 
 
@@ -11,15 +11,7 @@ def _daemon():
     reason = can_run_containers()
     if reason:
         pytest.skip(reason)
-    d = Daemon()
-    try:
-        d.start()
-        d.import_busybox()
-    except BaseException:
-        d.cleanup()  # a berthd that failed to start leaves nothing behind either
-        raise
-    yield d
-    d.cleanup()
+    yield from started(Daemon())
 
 
 @pytest.fixture(scope="session")

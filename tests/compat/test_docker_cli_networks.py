@@ -10,29 +10,21 @@ Needs root, runc and busybox (the ``daemon`` fixture skips otherwise).
 """
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import json
 import os
-import random
 import re
-import socket
 import subprocess
 import uuid
-from urllib.parse import quote
 
 import pytest
 
-from tests.support.made import Made as BaseMade
-from tests.support.daemon import Daemon, can_run_containers, wait_for
+from tests.support.daemon import wait_for
+from tests.support.nets import NetworksMade, bridged_daemon, free_port, free_subnet, http_get, uniq
 
 pytestmark = pytest.mark.root
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def uniq(prefix: str = "cnet") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def out(proc: subprocess.CompletedProcess) -> str:
@@ -43,83 +35,14 @@ def err(proc: subprocess.CompletedProcess) -> str:
     return proc.stderr.decode()
 
 
-class Made(BaseMade):
-    """Containers and networks one test made; containers go first, then the networks they were on."""
-
-    def __init__(self, daemon) -> None:
-        super().__init__(daemon)
-        self.networks: list[str] = []
-
-    def name(self, prefix: str = "cnet") -> str:
-        return self.container(uniq(prefix))
-
-    def network(self, prefix: str = "cnet-net") -> str:
-        n = uniq(prefix)
-        self.networks.append(n)
-        return n
-
-    def cleanup(self) -> None:
-        super().cleanup()
-        for n in self.networks:
-            self.daemon.api("DELETE", f"/networks/{quote(n, safe='')}")
+class Made(NetworksMade):
+    prefix = "cnet"
 
 
-def host_routes() -> list[ipaddress.IPv4Network]:
-    lines = subprocess.run(["ip", "-4", "-o", "route", "show", "table", "all"], capture_output=True,
-                           text=True, check=True).stdout.splitlines()
-    nets = []
-    for line in lines:
-        words = line.split()
-        dest = words[1] if words[0] in ("broadcast", "local", "unreachable", "blackhole", "prohibit",
-                                        "multicast") else words[0]
-        try:
-            net = ipaddress.ip_network(dest, strict=False)
-        except ValueError:
-            continue  # "default"
-        if net.prefixlen > 0:
-            nets.append(net)
-    return nets
-
-
-def free_subnet_among(busy: list) -> ipaddress.IPv4Network:
-    """A random /24 in 10.200.0.0-10.249.255.0 that overlaps none of ``busy``."""
-    for _ in range(200):
-        net = ipaddress.ip_network(f"10.{random.randint(200, 249)}.{random.randint(0, 255)}.0/24")
-        if not any(net.overlaps(b) for b in busy):
-            return net
-    raise AssertionError("no free /24 in 10.200.0.0/13")
-
-
-def berthd_subnets(daemon) -> list:
-    status, nets = daemon.api("GET", "/networks")
-    assert status == 200, nets
-    return [ipaddress.ip_network(c["Subnet"], strict=False)
-            for n in nets for c in ((n.get("IPAM") or {}).get("Config") or []) if c.get("Subnet")]
-
-
-def free_subnet(daemon) -> tuple[str, str]:
+def subnet_and_gateway(daemon) -> tuple[str, str]:
     """(subnet, gateway): a /24 that neither the host's routes nor berthd's networks touch."""
-    net = free_subnet_among(host_routes() + berthd_subnets(daemon))
+    net = free_subnet(daemon)
     return str(net), str(net.network_address + 1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port: int, path: str) -> tuple[int, bytes] | None:
-    """(status, body) from 127.0.0.1:PORT, or None while nothing answers. No proxy: http.client, not urllib."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    except OSError:
-        return None
-    finally:
-        conn.close()
 
 
 def run(daemon, *args: str, check: bool = False, timeout: float = 30):
@@ -132,7 +55,7 @@ def create_network(daemon, made, *opts: str, subnet: bool = True) -> tuple[str, 
     name = made.network()
     sub = gw = None
     if subnet:
-        sub, gw = free_subnet(daemon)
+        sub, gw = subnet_and_gateway(daemon)
         opts = ("--subnet", sub, "--gateway", gw, *opts)
     p = daemon.docker("network", "create", *opts, name, check=False)
     assert p.returncode == 0, err(p)
@@ -171,27 +94,11 @@ def httpd(daemon, made, publish: str | None = None) -> tuple[str, int]:
 
 @pytest.fixture(scope="module")
 def daemon():
-    """This module's own berthd, whose default bridge has a host link and a /24 of its own.
-
-    Every berthd started with the defaults shares the host link berth0, 172.17.0.0/16 and the nftables table
-    ``berth`` with any other such berthd on the machine (other sessions' test daemons): one of them stopping takes
-    berth0 from the rest, and two of them hand out the same addresses. With ``-b``/``--bip`` this one shares
-    nothing. It overrides the session ``daemon`` fixture in this module, so ``made`` and ``client`` use it.
+    """This module's own berthd, whose default bridge has a host link and a /24 of its own (see
+    ``tests.support.nets.bridged_daemon``). It overrides the session ``daemon`` fixture in this module, so ``made``
+    and ``client`` use it.
     """
-    reason = can_run_containers()
-    if reason:
-        pytest.skip(reason)
-    bridge = "bt" + uuid.uuid4().hex[:10]
-    subnet = free_subnet_among(host_routes())
-    d = Daemon("-b", bridge, "--bip", f"{subnet.network_address + 1}/{subnet.prefixlen}")
-    try:
-        d.start()
-        d.import_busybox()
-        yield d
-    finally:
-        d.cleanup()
-        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
-        subprocess.run(["nft", "delete", "table", "ip", f"berth_{bridge}"], capture_output=True)
+    yield from bridged_daemon()
 
 
 # --- network create / ls / inspect / rm --------------------------------------------------------------------

@@ -10,19 +10,15 @@ Needs root, runc and busybox (the ``daemon`` fixture skips otherwise).
 """
 from __future__ import annotations
 
-import http.client
 import ipaddress
-import random
-import socket
-import subprocess
 import uuid
 from urllib.parse import quote
 
 import docker
 import pytest
 
-from tests.support.made import Made as BaseMade
-from tests.support.daemon import Daemon, can_run_containers, wait_for
+from tests.support.daemon import wait_for
+from tests.support.nets import NetworksMade, bridged_daemon, free_port, free_subnet, http_get, uniq
 
 BUSYBOX = "busybox:latest"
 HTTPD = ["httpd", "-f", "-p", "80", "-h", "/etc"]
@@ -30,29 +26,8 @@ HTTPD = ["httpd", "-f", "-p", "80", "-h", "/etc"]
 pytestmark = pytest.mark.root
 
 
-def uniq(prefix: str = "pynet") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-class Made(BaseMade):
-    """Containers and networks one test made; containers go first, then the networks they were on."""
-
-    def __init__(self, daemon) -> None:
-        super().__init__(daemon)
-        self.networks: list[str] = []
-
-    def name(self, prefix: str = "pynet") -> str:
-        return self.container(uniq(prefix))
-
-    def network(self, prefix: str = "pynet-net") -> str:
-        n = uniq(prefix)
-        self.networks.append(n)
-        return n
-
-    def cleanup(self) -> None:
-        super().cleanup()
-        for n in self.networks:
-            self.daemon.api("DELETE", f"/networks/{quote(n, safe='')}")
+class Made(NetworksMade):
+    prefix = "pynet"
 
 
 def image_exists(daemon, ref: str) -> bool:
@@ -65,44 +40,6 @@ def run_local(daemon, client, image: str, *args, **kwargs):
     return client.containers.run(image, *args, **kwargs)
 
 
-def host_routes() -> list[ipaddress.IPv4Network]:
-    lines = subprocess.run(["ip", "-4", "-o", "route", "show", "table", "all"], capture_output=True,
-                           text=True, check=True).stdout.splitlines()
-    nets = []
-    for line in lines:
-        words = line.split()
-        dest = words[1] if words[0] in ("broadcast", "local", "unreachable", "blackhole", "prohibit",
-                                        "multicast") else words[0]
-        try:
-            net = ipaddress.ip_network(dest, strict=False)
-        except ValueError:
-            continue  # "default"
-        if net.prefixlen > 0:
-            nets.append(net)
-    return nets
-
-
-def free_subnet_among(busy: list) -> ipaddress.IPv4Network:
-    """A random /24 in 10.200.0.0-10.249.255.0 that overlaps none of ``busy``."""
-    for _ in range(200):
-        net = ipaddress.ip_network(f"10.{random.randint(200, 249)}.{random.randint(0, 255)}.0/24")
-        if not any(net.overlaps(b) for b in busy):
-            return net
-    raise AssertionError("no free /24 in 10.200.0.0/13")
-
-
-def berthd_subnets(daemon) -> list:
-    status, nets = daemon.api("GET", "/networks")
-    assert status == 200, nets
-    return [ipaddress.ip_network(c["Subnet"], strict=False)
-            for n in nets for c in ((n.get("IPAM") or {}).get("Config") or []) if c.get("Subnet")]
-
-
-def free_subnet(daemon) -> ipaddress.IPv4Network:
-    """A /24 that neither the host's routes nor berthd's networks touch."""
-    return free_subnet_among(host_routes() + berthd_subnets(daemon))
-
-
 def ipam_for(subnet: ipaddress.IPv4Network) -> docker.types.IPAMConfig:
     return docker.types.IPAMConfig(pool_configs=[
         docker.types.IPAMPool(subnet=str(subnet), gateway=str(subnet.network_address + 1))])
@@ -113,25 +50,6 @@ def make_network(client, made, **kwargs):
     subnet = free_subnet(made.daemon)
     net = client.networks.create(made.network(), driver="bridge", ipam=ipam_for(subnet), **kwargs)
     return net, subnet
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port: int, path: str) -> tuple[int, bytes] | None:
-    """(status, body) from 127.0.0.1:PORT, or None while nothing answers. No proxy: http.client, not urllib."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    except OSError:
-        return None
-    finally:
-        conn.close()
 
 
 def output_of(daemon, client, made, cmd: list[str], **kwargs) -> bytes:
@@ -156,27 +74,11 @@ def start_sleeper(daemon, client, made, **kwargs):
 
 @pytest.fixture(scope="module")
 def daemon():
-    """This module's own berthd, whose default bridge has a host link and a /24 of its own.
-
-    Every berthd started with the defaults shares the host link berth0, 172.17.0.0/16 and the nftables table
-    ``berth`` with any other such berthd on the machine (other sessions' test daemons): one of them stopping takes
-    berth0 from the rest, and two of them hand out the same addresses. With ``-b``/``--bip`` this one shares
-    nothing. It overrides the session ``daemon`` fixture in this module, so ``made`` and ``client`` use it.
+    """This module's own berthd, whose default bridge has a host link and a /24 of its own (see
+    ``tests.support.nets.bridged_daemon``). It overrides the session ``daemon`` fixture in this module, so ``made``
+    and ``client`` use it.
     """
-    reason = can_run_containers()
-    if reason:
-        pytest.skip(reason)
-    bridge = "bt" + uuid.uuid4().hex[:10]
-    subnet = free_subnet_among(host_routes())
-    d = Daemon("-b", bridge, "--bip", f"{subnet.network_address + 1}/{subnet.prefixlen}")
-    try:
-        d.start()
-        d.import_busybox()
-        yield d
-    finally:
-        d.cleanup()
-        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
-        subprocess.run(["nft", "delete", "table", "ip", f"berth_{bridge}"], capture_output=True)
+    yield from bridged_daemon()
 
 
 # --- networks: create, list, get, remove, prune ------------------------------------------------------------

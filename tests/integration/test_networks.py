@@ -21,26 +21,16 @@ import pytest
 
 from tests.support.daemon import wait_for
 from tests.support.netns import NetMade as Made
-from tests.support.netns import (FakeUpstream, PeerHost, assert_nothing_left, daemon_sockets, http_get, leftovers,
-                                 net_daemon, sh, wait_http)
+from tests.support.netns import (FakeUpstream, assert_nothing_left, daemon_sockets, http_get, inspect, leftovers,
+                                 made_with, net_daemon, peer_host, sh, uniq, wait_http)
 
 HTTPD = "mkdir -p /w && echo {token} > /w/f && exec httpd -f -p 80 -h /w"
-
-
-def uniq(prefix: str = "bt") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
 def daemon():
     """One berthd in its own network namespace for this module (``made`` from conftest uses it too)."""
     yield from net_daemon()
-
-
-def inspect(d, ref: str) -> dict:
-    status, info = d.api("GET", f"/containers/{ref}/json")
-    assert status == 200, (status, info)
-    return info
 
 
 def net_inspect(d, ref: str) -> dict:
@@ -107,11 +97,7 @@ class Lan:
 
 @pytest.fixture(scope="module")
 def lan(daemon):
-    m = Made(daemon)
-    try:
-        yield Lan(m)
-    finally:
-        m.cleanup()
+    yield from made_with(daemon, Lan)
 
 
 # -- the default bridge ----------------------------------------------------------------------------------------------
@@ -353,9 +339,7 @@ def test_network_modes_none_host_and_container(daemon, made, lan):
 @pytest.fixture(scope="module")
 def peer(daemon):
     """A test host beside berthd's host (198.18.0.2, reached through the host's 198.18.0.1)."""
-    p = PeerHost(daemon)
-    yield p
-    p.delete()
+    yield from peer_host(daemon)
 
 
 def test_internal_network_blocks_egress(daemon, made, lan, peer):

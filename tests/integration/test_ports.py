@@ -17,14 +17,10 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.support.daemon import wait_for
-from tests.support.netns import (NetMade as Made, PeerHost, UdpEcho, http_get, net_daemon, settled, udp_ask,
-                                 wait_http)
+from tests.support.netns import (NetMade as Made, UdpEcho, http_get, inspect, made_with, net_daemon, peer_host,
+                                 settled, udp_ask, uniq, wait_http)
 
 HTTPD = "mkdir -p /w && echo {token} > /w/f && exec httpd -f -p {port} -h /w"
-
-
-def uniq(prefix: str = "bt") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +32,7 @@ def daemon():
 @pytest.fixture(scope="module")
 def peer(daemon):
     """A second machine: 198.18.0.2, reaching the host at 198.18.0.1."""
-    p = PeerHost(daemon)
-    yield p
-    p.delete()
+    yield from peer_host(daemon)
 
 
 class Web:
@@ -57,17 +51,7 @@ class Web:
 
 @pytest.fixture(scope="module")
 def web(daemon):
-    m = Made(daemon)
-    try:
-        yield Web(m)
-    finally:
-        m.cleanup()
-
-
-def inspect(d, ref: str) -> dict:
-    status, info = d.api("GET", f"/containers/{ref}/json")
-    assert status == 200, (status, info)
-    return info
+    yield from made_with(daemon, Web)
 
 
 def get(d, ip: str, port: int, path: str = "/f"):

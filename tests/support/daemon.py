@@ -79,13 +79,17 @@ class Daemon:
         """Start berthd; without ``host_flag`` its addresses come from daemon.json alone."""
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [str(BIN / "berthd")] + (["-H", self.host] if host_flag else []) + [
+            self.launcher() + [str(BIN / "berthd")] + (["-H", self.host] if host_flag else []) + [
              "--data-root", self.data_root, "--exec-root", self.exec_root,
              "--config-file", os.path.join(self.dir, "daemon.json"), *self.extra_args],
             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
         wait_for(self._pings, 20, what="berthd to answer /_ping")
         return self
+
+    def launcher(self) -> list[str]:
+        """What berthd's command line starts with before berthd itself (a subclass may run it inside something)."""
+        return []
 
     def _pings(self) -> bool:
         if self.proc and self.proc.poll() is not None:
@@ -204,3 +208,18 @@ class Daemon:
                     except Exception:  # noqa: BLE001 - gone meanwhile
                         pass
         subprocess.run(["nft", "delete", "table", "ip", "berth_" + self.bridge], capture_output=True)
+
+
+def started(d: Daemon, ready=None):
+    """``d`` started, with busybox:latest and then ``ready(d)`` done (for a fixture to ``yield from``); cleaned up
+    afterwards, and also when any of that fails."""
+    try:
+        d.start()
+        d.import_busybox()
+        if ready is not None:
+            ready(d)
+    except BaseException:
+        d.cleanup()  # a berthd that failed to start leaves nothing behind either
+        raise
+    yield d
+    d.cleanup()

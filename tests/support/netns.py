@@ -20,11 +20,15 @@ import subprocess
 import threading
 import uuid
 
-from tests.support.daemon import BIN, TEST_DNS, Daemon, wait_for
+from tests.support.daemon import TEST_DNS, Daemon, started, wait_for
 from tests.support.made import Made
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 CLONE_NEWNET = 0x40000000
+
+
+def uniq(prefix: str = "bt") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def sh(*cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -56,7 +60,7 @@ class NetNS:
     """A named network namespace (``ip netns add``) with its loopback up; ``delete`` frees it and its links."""
 
     def __init__(self, prefix: str = "bt") -> None:
-        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.name = uniq(prefix)
         self.path = f"/run/netns/{self.name}"
         sh("ip", "netns", "add", self.name)
         sh("ip", "-n", self.name, "link", "set", "lo", "up")
@@ -107,17 +111,8 @@ class NetDaemon(Daemon):
         self.bridge = "berth0"
         self.ns = NetNS("bt-host")
 
-    def start(self, host_flag: bool = True) -> "NetDaemon":
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            ["nsenter", f"--net={self.ns.path}", "--", str(BIN / "berthd")]
-            + (["-H", self.host] if host_flag else []) + [
-             "--data-root", self.data_root, "--exec-root", self.exec_root,
-             "--config-file", os.path.join(self.dir, "daemon.json"), *self.extra_args],
-            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        logf.close()
-        wait_for(self._pings, 20, what="berthd to answer /_ping")
-        return self
+    def launcher(self) -> list[str]:
+        return ["nsenter", f"--net={self.ns.path}", "--"]
 
     def cleanup(self) -> None:
         try:
@@ -165,47 +160,16 @@ def udp_ask(ns_path: str, ip: str, port: int, payload: bytes, timeout: float = 2
         s.close()
 
 
-class UdpEcho:
-    """A UDP server bound inside a namespace (e.g. a container's pinned one) that answers ``b"echo:" + data``."""
+class UdpServer:
+    """A UDP socket bound inside a namespace, served by a thread: ``answer`` says what to send back to each datagram."""
 
-    def __init__(self, ns_path: str, port: int, ip: str = "0.0.0.0") -> None:
-        with entered(ns_path):
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((ip, port))
-        self.sock.settimeout(0.2)
-        self.seen: list[tuple[bytes, tuple]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+    bufsize = 65536
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, addr = self.sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.seen.append((data, addr))
-            self.sock.sendto(b"echo:" + data, addr)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
-class FakeUpstream:
-    """A DNS server on ``TEST_DNS``:53/udp inside a namespace, answering ``names`` (name → IPv4) and NXDOMAIN else."""
-
-    def __init__(self, ns_path: str, names: dict[str, str], ip: str = TEST_DNS) -> None:
-        __import__("dnslib")  # fail here, not in the thread, when dnslib is missing
-        self.names = {k.rstrip(".").lower(): v for k, v in names.items()}
-        self.asked: list[str] = []
+    def __init__(self, ns_path: str, ip: str, port: int) -> None:
         with entered(ns_path):
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            self.sock.bind((ip, 53))
+            self.sock.bind((ip, port))
         except OSError:
             self.sock.close()
             raise
@@ -214,33 +178,66 @@ class FakeUpstream:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
+    def answer(self, data: bytes, addr: tuple) -> bytes | None:
+        """The reply to ``data`` from ``addr``, or None for none."""
+        raise NotImplementedError
+
     def _serve(self) -> None:
-        from dnslib import QTYPE, RCODE, RR, A, DNSRecord
         while not self._stop.is_set():
             try:
-                data, addr = self.sock.recvfrom(4096)
+                data, addr = self.sock.recvfrom(self.bufsize)
             except socket.timeout:
                 continue
             except OSError:
                 return
-            try:
-                q = DNSRecord.parse(data)
-            except Exception:
-                continue
-            name = str(q.q.qname).rstrip(".").lower()
-            self.asked.append(f"{name} {QTYPE[q.q.qtype]}")
-            reply = q.reply()
-            if name in self.names:
-                if q.q.qtype == QTYPE.A:
-                    reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A(self.names[name]), ttl=60))
-            else:
-                reply.header.rcode = RCODE.NXDOMAIN
-            self.sock.sendto(reply.pack(), addr)
+            reply = self.answer(data, addr)
+            if reply is not None:
+                self.sock.sendto(reply, addr)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
+
+
+class UdpEcho(UdpServer):
+    """A UDP server bound inside a namespace (e.g. a container's pinned one) that answers ``b"echo:" + data``."""
+
+    def __init__(self, ns_path: str, port: int, ip: str = "0.0.0.0") -> None:
+        self.seen: list[tuple[bytes, tuple]] = []
+        super().__init__(ns_path, ip, port)
+
+    def answer(self, data: bytes, addr: tuple) -> bytes:
+        self.seen.append((data, addr))
+        return b"echo:" + data
+
+
+class FakeUpstream(UdpServer):
+    """A DNS server on ``TEST_DNS``:53/udp inside a namespace, answering ``names`` (name → IPv4) and NXDOMAIN else."""
+
+    bufsize = 4096
+
+    def __init__(self, ns_path: str, names: dict[str, str], ip: str = TEST_DNS) -> None:
+        __import__("dnslib")  # fail here, not in the thread, when dnslib is missing
+        self.names = {k.rstrip(".").lower(): v for k, v in names.items()}
+        self.asked: list[str] = []
+        super().__init__(ns_path, ip, 53)
+
+    def answer(self, data: bytes, addr: tuple) -> bytes | None:
+        from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+        try:
+            q = DNSRecord.parse(data)
+        except Exception:
+            return None
+        name = str(q.q.qname).rstrip(".").lower()
+        self.asked.append(f"{name} {QTYPE[q.q.qtype]}")
+        reply = q.reply()
+        if name in self.names:
+            if q.q.qtype == QTYPE.A:
+                reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A(self.names[name]), ttl=60))
+        else:
+            reply.header.rcode = RCODE.NXDOMAIN
+        return reply.pack()
 
 
 # -- fixtures' building blocks ---------------------------------------------------------------------------------------
@@ -265,16 +262,10 @@ def net_daemon():
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    d = NetDaemon()
-    try:
-        d.start()
-        d.import_busybox()
+
+    def ready(d: NetDaemon) -> None:
         d.baseline_sockets = wait_for(lambda: daemon_sockets(d) or None, what="berthd's sockets")
-    except BaseException:
-        d.cleanup()
-        raise
-    yield d
-    d.cleanup()
+    yield from started(NetDaemon(), ready)
 
 
 def daemon_sockets(d: Daemon) -> int:
@@ -311,6 +302,13 @@ NOTHING_LEFT = {"veths": [], "bridges": [], "marked links": [], "netns files": [
                 "bridges in rules": 'elements = { "berth0" }'}
 
 
+def inspect(d: Daemon, ref: str) -> dict:
+    """A container's ``/containers/REF/json``."""
+    status, info = d.api("GET", f"/containers/{ref}/json")
+    assert status == 200, (status, info)
+    return info
+
+
 class NetMade(Made):
     """Containers (by name, through the berth CLI) and networks a test made; removed at teardown."""
 
@@ -335,6 +333,16 @@ class NetMade(Made):
         super().cleanup()
         for n in reversed(self.networks):
             self.daemon.api("DELETE", f"/networks/{n}")
+
+
+def made_with(d: NetDaemon, build):
+    """``build(made)``, for a ``NetMade`` of its own that is cleaned up afterwards (for a fixture to ``yield from``):
+    what a module-scoped fixture sets up once for many tests."""
+    m = NetMade(d)
+    try:
+        yield build(m)
+    finally:
+        m.cleanup()
 
 
 def _flag_value(args: tuple[str, ...], flag: str) -> str:
@@ -374,6 +382,13 @@ class PeerHost:
 
     def delete(self) -> None:
         self.ns.delete()
+
+
+def peer_host(d: NetDaemon):
+    """A ``PeerHost`` of ``d``'s, deleted afterwards (for a fixture to ``yield from``)."""
+    p = PeerHost(d)
+    yield p
+    p.delete()
 
 
 def settled(d: NetDaemon, veths: int, timeout: float = 3) -> dict:
