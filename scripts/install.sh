@@ -17,4 +17,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
 scripts/build-shim.sh .venv/bin/berth-shim
+.venv/bin/python -m compileall -q src  # bytecode ahead of time: the CLI starts fast even where PYTHONDONTWRITEBYTECODE is set
 echo "berth installed: .venv/bin/berthd, .venv/bin/berth, .venv/bin/berth-shim"

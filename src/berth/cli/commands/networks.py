@@ -78,14 +78,14 @@ def _dns_ip(v: str) -> str:
 
 
 _DOMAIN = r"(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
-_DOMAIN_RE = re.compile(rf"^(:?{_DOMAIN}(:?\.{_DOMAIN})*)\.?\s*\Z", re.ASCII)  # docker's regexp, typos included
+_DOMAIN_RE = rf"^(:?{_DOMAIN}(:?\.{_DOMAIN})*)\.?\s*\Z"  # docker's regexp, typos included; compiled on use
 
 
 def _dns_search(v: str) -> str:
     v = v.strip(" ")
     if v == ".":
         return v
-    m = _DOMAIN_RE.match(v) if re.search("[a-zA-Z]", v) else None
+    m = re.match(_DOMAIN_RE, v, re.ASCII) if re.search("[a-zA-Z]", v) else None
     if not m or len(m.group(1)) >= 255:
         raise InvalidArgument(f"{v} is not a valid domain")
     return m.group(1)
