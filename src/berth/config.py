@@ -63,6 +63,8 @@ class DaemonConfig:
         return cfg
 
     def _validate(self) -> None:
+        for host in self.hosts:  # before any work: a daemon that cannot listen sets nothing up
+            check_host(host)
         if "runc" in self.runtimes:
             raise InvalidArgument("runtime name 'runc' is reserved")
         for name, binary in self.runtimes.items():
@@ -95,6 +97,18 @@ class DaemonConfig:
     @property
     def socket_paths(self) -> list[str]:
         return [h[len("unix://"):] for h in self.hosts if h.startswith("unix://")]
+
+
+def check_host(host: str) -> None:
+    """A listening address berthd accepts: unix://PATH, or TCP on loopback (no TLS yet)."""
+    if host.startswith("unix://"):
+        return
+    if host.startswith("tcp://"):
+        from urllib.parse import urlparse
+        if urlparse(host).hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise InvalidArgument(f"refusing to listen on {host}: TCP without TLS is allowed on loopback only")
+        return
+    raise InvalidArgument(f"invalid host {host!r}: use unix://PATH or tcp://127.0.0.1:PORT")
 
 
 def _is_strs(v: object) -> bool:

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 
-from berth.errors import InvalidArgument
+from berth.config import check_host
 
 
 async def listen(runner: web.AppRunner, hosts: list[str]) -> list[web.BaseSite]:
@@ -25,13 +25,10 @@ async def listen(runner: web.AppRunner, hosts: list[str]) -> list[web.BaseSite]:
                 os.chown(path, 0, grp.getgrnam("berth").gr_gid)
             except KeyError:
                 pass
-        elif host.startswith("tcp://"):
+        else:
+            check_host(host)
             u = urlparse(host)
-            if u.hostname not in ("127.0.0.1", "localhost", "::1"):
-                raise InvalidArgument(f"refusing to listen on {host}: TCP without TLS is allowed on loopback only")
             site = web.TCPSite(runner, u.hostname, u.port or 2375)
             await site.start()
-        else:
-            raise InvalidArgument(f"invalid host {host!r}: use unix://PATH or tcp://127.0.0.1:PORT")
         sites.append(site)
     return sites
