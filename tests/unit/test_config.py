@@ -49,8 +49,15 @@ def test_file_keys(tmp_path):
 
 
 def test_socket_paths(tmp_path):
-    cfg = DaemonConfig.load(write(tmp_path, {"hosts": ["unix:///tmp/b.sock", "tcp://0.0.0.0:1"]}), {})
+    cfg = DaemonConfig.load(write(tmp_path, {"hosts": ["unix:///tmp/b.sock", "tcp://127.0.0.1:1"]}), {})
     assert cfg.socket_paths == ["/tmp/b.sock"]
+
+
+def test_hosts_off_loopback_are_refused_at_load(tmp_path):
+    with pytest.raises(InvalidArgument, match="loopback only"):
+        DaemonConfig.load(write(tmp_path, {"hosts": ["tcp://0.0.0.0:1"]}), {})
+    with pytest.raises(InvalidArgument, match="invalid host"):
+        DaemonConfig.load(None, {"hosts": ["fd://"]})
 
 
 def test_empty_object_file(tmp_path):
