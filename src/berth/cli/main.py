@@ -35,6 +35,9 @@ MANAGEMENT = {
                 "inspect": ("networks", "inspect"), "rm": ("networks", "rm"), "remove": ("networks", "rm"),
                 "prune": ("networks", "prune"), "connect": ("networks", "connect"),
                 "disconnect": ("networks", "disconnect")},
+    "volume": {"create": ("volumes", "create"), "ls": ("volumes", "ls"), "list": ("volumes", "ls"),
+               "inspect": ("volumes", "inspect"), "rm": ("volumes", "rm"), "remove": ("volumes", "rm"),
+               "prune": ("volumes", "prune")},
 }
 USAGE = """Usage:  berth [-H HOST] COMMAND
 
@@ -50,6 +53,7 @@ Management commands:
   image      (ls, rm, tag, import, load, save, history, inspect, prune)
   system     (df, info)
   network    (create, ls, inspect, rm, prune, connect, disconnect)
+  volume     (create, ls, inspect, rm, prune)
 
 Options:
   -H, --host HOST   daemon socket (unix://PATH or tcp://127.0.0.1:PORT); also BERTH_HOST / DOCKER_HOST

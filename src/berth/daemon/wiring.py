@@ -14,6 +14,7 @@ from berth.network.rules import Rules
 from berth.services.containers import ContainerService
 from berth.services.networks import HostNet, NetworkService, NetworkSettings
 from berth.services.sandboxes import Sandboxes
+from berth.services.volumes import VolumeService
 from berth.services.events import EventBus
 from berth.services.exec import ExecService
 from berth.services.filesystem import FilesystemService
@@ -28,6 +29,7 @@ from berth.store.content import ContentStore
 from berth.store.db import Database
 from berth.store.images import ImageIndex
 from berth.store.networks import NetworkIndex
+from berth.store.volumes import VolumeIndex
 from berth.store.snapshots import SnapshotStore
 
 
@@ -46,12 +48,14 @@ class Engine:
     filesystem: FilesystemService
     networks: NetworkService
     sandboxes: Sandboxes
+    volumes: VolumeService
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
                 "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir,
                 "monitoring": self.monitoring, "execs": self.execs, "health": self.health,
-                "filesystem": self.filesystem, "networks": self.networks, "sandboxes": self.sandboxes}
+                "filesystem": self.filesystem, "networks": self.networks, "sandboxes": self.sandboxes,
+                "volumes": self.volumes}
 
 
 def _binary(name: str) -> str:
@@ -79,11 +83,13 @@ def build(cfg: DaemonConfig) -> Engine:
                                cfg.dns_opts, cfg.ip_forward)
     host_net = HostNet(Links(cfg.owner), Rules(cfg.nft_table, enabled=cfg.iptables))
     networks = NetworkService(NetworkIndex(db), host_net, settings, events)
-    containers = ContainerService(ContainerIndex(db), images, snapshots, cfg.data_root, notifier, set(runc_for), events,
-                                  networks)
+    container_index = ContainerIndex(db)
+    volumes = VolumeService(VolumeIndex(db), container_index, cfg.data_root, events)
+    containers = ContainerService(container_index, images, snapshots, cfg.data_root, notifier, set(runc_for), events,
+                                  networks, volumes)
     sandboxes = Sandboxes(networks, containers, cfg.exec_root)
     launcher = ShimLauncher(find_shim(cfg.shim), runtime_root)
-    lifecycle = Lifecycle(containers, runc_for, launcher, cfg.exec_root, notifier, cfg.log_opts, sandboxes)
+    lifecycle = Lifecycle(containers, runc_for, launcher, cfg.exec_root, notifier, cfg.log_opts, sandboxes, volumes)
     system = SystemService(images, containers, cfg.data_root, cfg.exec_root,
                            {n: r.binary for n, r in runc_for.items()}, cfg.runtime,
                            "2" if lifecycle.facts.cgroup_v2 else "1")
@@ -92,4 +98,4 @@ def build(cfg: DaemonConfig) -> Engine:
     execs = ExecService(lifecycle, cfg.exec_root)
     return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
                   HealthMonitor(lifecycle, execs), FilesystemService(containers, images, lifecycle, tmp_dir),
-                  networks, sandboxes)
+                  networks, sandboxes, volumes)

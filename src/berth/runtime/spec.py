@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
 from berth.runtime import limits, seccomp
+from berth.types.volume import MountPoint
 from berth.types.container import Container
 
 DEFAULT_CAPS = [
@@ -107,8 +108,9 @@ def process_env(c: Container) -> list[str]:
 
 
 def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, str], facts: HostFacts,
-               netns: str | None) -> dict:
-    """The OCI config for ``c``: ``files`` maps in-container paths (/etc/hosts ...) to host files.
+               netns: str | None, volumes: list[tuple[MountPoint, str]] = ()) -> dict:
+    """The OCI config for ``c``: ``files`` maps in-container paths (/etc/hosts ...) to host files;
+    ``volumes`` are the container's mount points with the host path each binds (volumes, binds, tmpfs).
 
     ``netns`` None means a private network namespace (loopback only); "host" shares the host's.
     """
@@ -129,8 +131,19 @@ def build_spec(c: Container, rootfs: str, user: ProcessUser, files: dict[str, st
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={s.shm_size or limits.DEFAULT_SHM_SIZE}"]},
     ]
-    for dest, src in files.items():
-        mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
+    mine = {m.destination.rstrip("/") or "/" for m, _ in volumes}
+    mounts = [m for m in mounts if m["destination"] not in mine]
+    extra = [{"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}
+             for dest, src in files.items() if dest not in mine]  # a user's mount over /etc/hosts (...) wins
+    for m, host_path in volumes:
+        if m.type == "tmpfs":
+            extra.append({"destination": m.destination, "type": "tmpfs", "source": "tmpfs",
+                          "options": limits.tmpfs_options(m.tmpfs_options) + ([] if m.rw else ["ro"])})
+        else:
+            extra.append({"destination": m.destination, "type": "bind", "source": host_path,
+                          "options": ["rbind", m.propagation or "rprivate", "rw" if m.rw else "ro"]})
+    # Parents before children (Docker sorts by depth): /etc/hosts stays visible over a volume on /etc.
+    mounts += sorted(extra, key=lambda m: m["destination"].rstrip("/").count("/"))
     for dest, options in s.tmpfs.items():  # a --tmpfs replaces a default mount at the same place
         mounts = [m for m in mounts if m["destination"].rstrip("/") != dest.rstrip("/")]
         mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs",

@@ -131,9 +131,10 @@ class ArchiveOps(ContainerRoots):
             return (await asyncio.to_thread(self._stat_sync, c, root, path, ref))[0]
 
     def _stat_sync(self, c: Container, root: str, path: str, ref: str):
+        root, path, mount = self._place(c, root, path)
         root_fd = os.open(root, DIR_FLAGS)
         try:
-            return self._locate(root, root_fd, path, ref, self._subst(c.id))
+            return self._locate(root, root_fd, path, ref, {} if mount else self._subst(c.id))
         finally:
             os.close(root_fd)
 
@@ -142,7 +143,8 @@ class ArchiveOps(ContainerRoots):
         """The stat of ``path`` and a tar of it, streamed while the block runs."""
         async with self._root(ref) as (c, root):
             info, parent, name, st, tar_name = await asyncio.to_thread(self._stat_sync, c, root, path, ref)
-            subst = self._subst(c.id)
+            root, _, mount = self._place(c, root, path)
+            subst = {} if mount else self._subst(c.id)
 
             def produce(write: Callable[[bytes], None]) -> None:
                 out = TarOut(write)
@@ -179,7 +181,9 @@ class ArchiveOps(ContainerRoots):
         self._emit(c, "extract-to-dir")
 
     def _extract(self, c: Container, root: str, path: str, ref: str, body, no_overwrite: bool, copy_ids: bool) -> None:
-        parts = resolve_parts(root, "/" + path)
+        container_root = root
+        root, inner, mount = self._place(c, root, path)
+        parts = resolve_parts(root, "/" + inner)
         not_found = NotFound(f"Could not find the file {path} in container {ref}")
         root_fd = os.open(root, DIR_FLAGS)
         try:
@@ -197,16 +201,21 @@ class ArchiveOps(ContainerRoots):
             finally:
                 os.close(pfd)
             try:
-                if parts and parts[0] in _KERNEL_DIRS:
+                if mount is None and parts and parts[0] in _KERNEL_DIRS:
                     raise Forbidden(f"cannot copy into {path}: /{parts[0]} is a kernel filesystem in the container")
-                if c.spec.readonly_rootfs:
-                    raise Forbidden("container rootfs is marked read-only")
+                if mount is None and c.spec.readonly_rootfs or mount is not None and not mount.get("rw", True):
+                    raise Forbidden("container rootfs is marked read-only" if mount is None
+                                    else f"mounted volume is marked read-only: {mount['destination']}")
                 owner = None
                 if copy_ids and c.spec.user:
-                    u = parse_user(c.spec.user, read_in_root(root, root_fd, "/etc/passwd"),
-                                   read_in_root(root, root_fd, "/etc/group"))
+                    croot_fd = os.open(container_root, DIR_FLAGS)
+                    try:
+                        u = parse_user(c.spec.user, read_in_root(container_root, croot_fd, "/etc/passwd"),
+                                       read_in_root(container_root, croot_fd, "/etc/group"))
+                    finally:
+                        os.close(croot_fd)
                     owner = (u.uid, u.gid)
-                Untar(fd, parts, no_overwrite, owner, self._subst(c.id)).run(decompress_stream(body))
+                Untar(fd, parts, no_overwrite, owner, {} if mount else self._subst(c.id)).run(decompress_stream(body))
             finally:
                 os.close(fd)
         finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import posixpath
 import stat
 from collections.abc import AsyncIterator
 
@@ -108,6 +109,24 @@ class ContainerRoots:
                     now = self.containers.index.get(c.id)
                     if now is not None and not now.state.running:
                         await asyncio.to_thread(self.containers.unmount_rootfs, c.id)
+
+    def _place(self, c: Container, root: str, path: str) -> tuple[str, str, dict | None]:
+        """Where ``path`` lives on the host: (directory, path below it, the mount point or None).
+
+        A path at or below a volume's or bind's destination is reached in that mount's host directory
+        (the container's root on the host does not show its mounts)."""
+        norm = posixpath.normpath("/" + path.lstrip("/"))
+        best = None
+        for m in c.spec.mount_points:
+            d = m.get("destination", "")
+            if m.get("type") != "tmpfs" and (norm == d or norm.startswith(d.rstrip("/") + "/")):
+                if best is None or len(d) > len(best["destination"]):
+                    best = m
+        if best is None:
+            return root, path, None
+        host = best["source"] if best["type"] == "bind" else self.containers.volumes.path(best["source"])
+        rest = norm[len(best["destination"].rstrip("/")):] or "/"
+        return host, rest + ("/" if path.endswith("/") and rest != "/" else ""), best
 
     def _subst(self, cid: str) -> dict[tuple[str, ...], str]:
         """The files a running container has bind-mounted from the host (/etc/hosts ...), by path below its root."""

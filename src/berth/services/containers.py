@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import secrets
 import socket
 
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.network import etc_files
 from berth.runtime.logs import now_rfc3339
 from berth.runtime.spec import validate_capabilities
@@ -23,6 +24,7 @@ from berth.services.images import ImageService
 from berth.services.events import EventBus
 from berth.services.notify import Notifier
 from berth.services.networks import NetworkService
+from berth.services.volumes import VolumeService
 from berth.types.network import EndpointConfig
 from berth.types.ports import check_port_bindings
 
@@ -34,8 +36,10 @@ STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", 
 
 class ContainerService:
     def __init__(self, index: ContainerIndex, images: ImageService, snapshots: SnapshotStore, data_root: str,
-                 notifier: Notifier, runtimes: set[str], events: EventBus, networks: NetworkService) -> None:
+                 notifier: Notifier, runtimes: set[str], events: EventBus, networks: NetworkService,
+                 volumes: VolumeService) -> None:
         self.networks = networks
+        self.volumes = volumes
         self.runtimes = runtimes
         self.events = events
         self.index = index
@@ -118,9 +122,19 @@ class ContainerService:
         img = self.images.resolve(spec.image)
         cid = secrets.token_hex(32)
         merged = merge_image_config(spec, img, cid)
+        points = self.volumes.plan(merged, self.get)  # checked before anything is made
         name = name.lstrip("/") if name else names.generate(self.index.names())
+        if self.index.by_name(name):
+            self.index.reserve(Container(cid, name, img.id, "", merged, ContainerState()), [])  # Docker's 409
+        anonymous = await asyncio.to_thread(self.volumes.materialize, points, merged.mount_requests)
+        merged.mount_points = [dataclasses.asdict(m) for m in points]
         c = Container(cid, name, img.id, now_rfc3339(), merged, ContainerState())
-        self.index.reserve(c, img.chain_ids)  # 409 on a name conflict, before anything is made on disk
+        try:
+            self.index.reserve(c, img.chain_ids)  # 409 on a name conflict, before the container is made on disk
+        except BaseException:
+            for v in anonymous:
+                await self.volumes.remove(v)
+            raise
         try:
             for n, cfg in plan:
                 self.networks.index.attach(cid, n.id, cfg)
@@ -189,14 +203,20 @@ class ContainerService:
         return rw, rw + (img.size if img else 0)
 
     # -- remove -----------------------------------------------------------------
-    async def remove(self, c: Container) -> None:
-        """Delete a stopped container and everything it had on disk."""
+    async def remove(self, c: Container, volumes: bool = False) -> None:
+        """Delete a stopped container and everything it had on disk; with ``volumes``, its anonymous volumes."""
         if c.state.running:
             raise Conflict(f"You cannot remove a {c.state.status} container {c.id}. "
                            "Stop the container before attempting removal or force remove")
+        anonymous = self.volumes.remove_anonymous(c) if volumes else []
         await asyncio.to_thread(self._remove_files, c.id)
         self.index.delete(c.id)
         self.emit(c, "destroy")
+        for name in anonymous:
+            try:
+                await self.volumes.remove(name)
+            except BerthError:
+                pass  # taken by another container meanwhile: it stays, as in Docker
         if self.images.index.get(c.image_id) is None:
             await self.images.collect_garbage()  # its image went first: its layers go now
         await self.notifier.changed()
@@ -284,6 +304,11 @@ def _matches(c: Container, f: flt.Filters, images: ImageService, networks: Netwo
             published = {(m["host_port"], m["proto"]) for _, e in attached for m in e.ports} if c.state.running else set()
             if not any(_port_in(x, published) for x in f["publish"]):
                 return False
+    if "volume" in f:  # a volume's name, or a mount's destination (as moby's filter)
+        seen = {m.get("source") for m in c.spec.mount_points if m.get("type") == "volume"}
+        seen |= {m.get("destination") for m in c.spec.mount_points}
+        if not any(x in seen for x in f["volume"]):
+            return False
     if "expose" in f:
         exposed = {(int(k.split("/")[0]), (k.split("/") + ["tcp"])[1]) for k in c.spec.exposed_ports
                    if k.split("/")[0].isdigit()}

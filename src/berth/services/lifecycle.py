@@ -23,6 +23,7 @@ from berth.services.containers import ContainerService
 from berth.services.notify import Notifier
 from berth.services.restarts import RestartManager
 from berth.services.sandboxes import Sandboxes
+from berth.services.volumes import VolumeService
 
 
 @dataclass
@@ -96,9 +97,11 @@ def signal_number(sig: str | int | None, default: int = _signal.SIGKILL) -> int:
 
 class Lifecycle:
     def __init__(self, containers: ContainerService, runc_for: dict[str, Runc], launcher: shimlib.ShimLauncher,
-                 exec_root: str, notifier: Notifier, log_defaults: dict[str, str], sandboxes: Sandboxes) -> None:
+                 exec_root: str, notifier: Notifier, log_defaults: dict[str, str], sandboxes: Sandboxes,
+                 volumes: VolumeService) -> None:
         self.containers = containers
         self.sandboxes = sandboxes
+        self.volumes = volumes
         self.runc_for = runc_for
         self.launcher = launcher
         self.exec_root = exec_root
@@ -152,11 +155,13 @@ class Lifecycle:
         runc = self.runc(c)
         try:
             netns, files = await self.sandboxes.setup(c)
-        except BerthError as e:
+            rootfs = await asyncio.to_thread(self._prepare_bundle, c, paths, netns, files)
+        except (BerthError, OSError) as e:
             await self._failed_start(c, e, runc)
+            if isinstance(e, OSError):
+                raise SystemError_(f"failed to set up the container's mounts: {e}") from None
             raise
         try:
-            rootfs = await asyncio.to_thread(self._prepare_bundle, c, paths, netns, files)
             opts = {**self.log_defaults, **c.spec.log_config.config}
             pid = await self.launcher.create(
                 c.id, paths, runc.binary, self.containers.log_path(c.id), _size(opts.get("max-size", "0")),
@@ -199,7 +204,7 @@ class Lifecycle:
             wd = resolve_in_root(rootfs, c.spec.working_dir)
             if not os.path.isdir(wd):
                 os.makedirs(wd, 0o755, exist_ok=True)
-        spec = build_spec(c, rootfs, user, files, self.facts, netns)
+        spec = build_spec(c, rootfs, user, files, self.facts, netns, self.volumes.prepare(c, rootfs))
         atomic_write(os.path.join(paths.bundle, "config.json"), json.dumps(spec).encode())
         return rootfs
 
@@ -216,7 +221,7 @@ class Lifecycle:
             session.ready.set()
         await self.notifier.changed()
         if c.spec.auto_remove:
-            await self.containers.remove(self.containers.refresh(c))
+            await self.containers.remove(self.containers.refresh(c), volumes=True)
 
     # -- following a running container ----------------------------------------------
     def _follow(self, cid: str, watch) -> None:
@@ -249,6 +254,7 @@ class Lifecycle:
         await self.runc(c).delete(cid)
         await asyncio.to_thread(self.containers.unmount_rootfs, cid)
         await self.sandboxes.teardown(cid)
+        self.volumes.release(c, {i for i, t in self._monitors.items() if i != cid})
         c = self.containers.index.get(cid) or c  # fresh: a stop may have come meanwhile
         state = dataclasses.replace(c.state, status="exited", pid=0, exit_code=code, finished_at=now_rfc3339(),
                                     error=error, oom_killed=oom)
@@ -264,7 +270,7 @@ class Lifecycle:
         await self.notifier.changed()
         if c.spec.auto_remove:
             try:
-                await self.containers.remove(self.containers.refresh(c))
+                await self.containers.remove(self.containers.refresh(c), volumes=True)
             except Exception:  # noqa: BLE001 - removed meanwhile
                 pass
         for hook in self.on_exit:
@@ -415,7 +421,7 @@ class Lifecycle:
                 await self._start(c)
         self.containers.emit(c, "restart")
 
-    async def force_remove(self, ref: str) -> None:
+    async def force_remove(self, ref: str, volumes: bool = False) -> None:
         c = self.containers.get(ref)
         await self._mark_stopped(c.id)
         self._cancel_restart(c.id)
@@ -429,7 +435,7 @@ class Lifecycle:
                 await asyncio.wait([self._monitors[c.id]], timeout=10)
         c = self.containers.index.get(c.id)
         if c is not None:
-            await self.containers.remove(c)
+            await self.containers.remove(c, volumes)
 
     # -- wait --------------------------------------------------------------------
     def wait(self, ref: str, condition: str):

@@ -20,6 +20,7 @@ class RecoveryReport:
     exited_meanwhile: int = 0
     half_started: int = 0
     network_leftovers: int = 0
+    volume_leftovers: int = 0
 
 
 async def recover(images: ImageService, containers: ContainerService, lifecycle: Lifecycle) -> RecoveryReport:
@@ -67,6 +68,7 @@ async def recover(images: ImageService, containers: ContainerService, lifecycle:
             containers.unmount_rootfs(c.id)
     running = {c.id: c for c in containers.index.all() if c.state.running}
     r.network_leftovers = sum((await sandboxes.reconcile(running)).values())
+    r.volume_leftovers = lifecycle.volumes.recover(set(running))
     for c in containers.index.all():
         await lifecycle.start_on_boot(c)
     return r

@@ -1,6 +1,6 @@
 """The metadata database: SQLite with foreign keys, WAL and a schema version.
 
-Schema (version 3; each migration below is applied once, in order):
+Schema (version 4; each migration below is applied once, in order):
 
 - ``images(id, config, created, size)``: write-once; ``id`` is the config digest,
   ``config`` its JSON text (the exact bytes live in the content store).
@@ -18,6 +18,8 @@ Schema (version 3; each migration below is applied once, in order):
 - ``endpoints(container_id, network_id, config, state)``: a container's attachment; ``config`` is
   what the client asked for (aliases, fixed address), ``state`` the address in force while it runs
   (version 3). Removing the container removes its endpoints; a network with endpoints cannot go.
+- ``volumes(name, config, created)``: write-once (version 4); ``config`` is a Volume's JSON. Its data is
+  ``volumes/<name>/_data``; which containers use it is in their mount points.
 """
 from __future__ import annotations
 
@@ -100,6 +102,14 @@ _MIGRATIONS = [
         PRIMARY KEY (container_id, network_id)
     );
     CREATE INDEX endpoints_network ON endpoints(network_id);
+    """,
+    # 4: named and anonymous volumes.
+    """
+    CREATE TABLE volumes (
+        name TEXT PRIMARY KEY CHECK (length(name) >= 2),
+        config TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
     """,
 ]
 

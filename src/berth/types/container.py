@@ -50,6 +50,10 @@ class ContainerSpec:
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
+    binds: list[str] = field(default_factory=list)  # HostConfig.Binds as sent
+    mount_requests: list[dict] = field(default_factory=list)  # HostConfig.Mounts as sent
+    volumes_from: list[str] = field(default_factory=list)
+    mount_points: list[dict] = field(default_factory=list)  # MountPoint fields, resolved at create
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     log_config: LogConfig = field(default_factory=LogConfig)
     privileged: bool = False

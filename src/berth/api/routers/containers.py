@@ -35,7 +35,7 @@ def routes(app: web.Application) -> list:
         d = containers.dir(c.id)
         return {"resolv": f"{d}/resolv.conf", "hostname": f"{d}/hostname", "hosts": f"{d}/hosts",
                 "log": containers.log_path(c.id), "rootfs": containers.rootfs(c.id), "upper": f"{d}/upper",
-                "work": f"{d}/work", "sandbox": sandboxes.ns_path(c.id)}
+                "work": f"{d}/work", "sandbox": sandboxes.ns_path(c.id), "volumes": app["volumes"].root}
 
     def image_name(c: Container) -> str:
         return c.spec.image
@@ -52,7 +52,8 @@ def routes(app: web.Application) -> list:
         found = containers.list(qbool(request, "all"), qint(request, "limit", -1) or -1, f)
         return json_response([ser.list_item(c, image_name(c), containers.size(c) if size else None,
                                             health=health_json(health.get(c.id)),
-                                            attached=networks.attachments(c.id)) for c in found])
+                                            attached=networks.attachments(c.id),
+                                            volumes_root=app["volumes"].root) for c in found])
 
     async def inspect(request: web.Request) -> web.Response:
         c = containers.get(request.match_info["id"])
@@ -112,10 +113,11 @@ def routes(app: web.Application) -> list:
 
     async def remove(request: web.Request) -> web.Response:
         ref = request.match_info["id"]
+        volumes = qbool(request, "v")
         if qbool(request, "force"):
-            await lifecycle.force_remove(ref)
+            await lifecycle.force_remove(ref, volumes)
         else:
-            await containers.remove(containers.get(ref))
+            await containers.remove(containers.get(ref), volumes)
         return web.Response(status=204)
 
     async def prune(request: web.Request) -> web.Response:

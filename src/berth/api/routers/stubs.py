@@ -13,12 +13,8 @@ from berth.errors import NotFound
 def routes(app: web.Application) -> list:
     r: list = []
 
-    async def volume(request: web.Request) -> web.Response:
-        raise NotFound(f"get {request.match_info['name']}: no such volume")
-
     async def plugin(request: web.Request) -> web.Response:
         raise NotFound(f"plugin {request.match_info['name']} not found")
 
     add(r, "GET", "/plugins/{name}/json", plugin)
-    add(r, "GET", "/volumes/{name}", volume)
     return r

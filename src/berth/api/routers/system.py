@@ -72,7 +72,11 @@ def routes(app: web.Application) -> list:
         imgs = [iser.list_item(i, familiar) for i in images.list({})]
         layers = sum(images.index.db.one("SELECT coalesce(sum(size), 0) FROM snapshots"))
         cs = [cser.list_item(c, c.spec.image, containers.size(c)) for c in containers.list(True, -1, {})]
-        return json_response({"LayersSize": layers, "Images": imgs, "Containers": cs, "Volumes": [],
+        from berth.api.serialize import volumes as vser
+        vols = app["volumes"]
+        used = vols.users()
+        vs = [vser.volume(v, vols.path(v.name), vols.usage(v, used)) for v in vols.list({})]
+        return json_response({"LayersSize": layers, "Images": imgs, "Containers": cs, "Volumes": vs,
                                   "BuildCache": []})
 
     add(r, "POST", "/swarm/leave", swarm_leave)

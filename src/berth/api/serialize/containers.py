@@ -10,6 +10,7 @@ from berth.runtime.logs import parse_time
 from berth.types.container import Container, ContainerSpec, LogConfig, RestartPolicy
 from berth.types.units import status_text
 from berth.api.serialize import networks as nets
+from berth.api.serialize import volumes as vser
 
 _TYPES = {
     "Cmd": (list, str), "Entrypoint": (list, str), "Env": list, "WorkingDir": str, "User": str, "Labels": dict,
@@ -23,7 +24,8 @@ _HOST_TYPES = {"AutoRemove": bool, "NetworkMode": str, "RestartPolicy": dict, "L
                "CpuShares": int, "CpuPeriod": int, "CpuQuota": int, "CpusetCpus": str, "CpusetMems": str,
                "PidsLimit": int, "Ulimits": list, "ShmSize": int, "OomKillDisable": bool, "OomScoreAdj": int,
                "Devices": list, "Sysctls": dict, "GroupAdd": list, "Tmpfs": dict, "PortBindings": dict,
-               "PublishAllPorts": bool, "Dns": list, "DnsSearch": list, "DnsOptions": list}
+               "PublishAllPorts": bool, "Dns": list, "DnsSearch": list, "DnsOptions": list, "Binds": list,
+               "Mounts": list, "VolumesFrom": list}
 RESTART_NAMES = ("", "no", "always", "unless-stopped", "on-failure")
 
 
@@ -69,7 +71,7 @@ def spec_from_create(body: dict) -> ContainerSpec:
         raise InvalidArgument(f"invalid restart policy '{rp.get('Name')}'")
     retries = rp.get("MaximumRetryCount", 0) or 0
     if rp.get("Name") != "on-failure" and retries:
-        raise InvalidArgument(f"invalid restart policy: maximum retry count can only be used with 'on-failure'")
+        raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
     if host.get("AutoRemove") and rp.get("Name") not in ("", "no", None):
         raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
     lc = host.get("LogConfig") or {}
@@ -93,6 +95,8 @@ def spec_from_create(body: dict) -> ContainerSpec:
         network_mode=host.get("NetworkMode") or "bridge", port_bindings=_bindings(host.get("PortBindings")),
         publish_all_ports=bool(host.get("PublishAllPorts")), dns=list(host.get("Dns") or []),
         dns_search=list(host.get("DnsSearch") or []), dns_options=list(host.get("DnsOptions") or []),
+        binds=_strs(host.get("Binds"), "HostConfig.Binds"), mount_requests=_objs(host.get("Mounts"), "HostConfig.Mounts"),
+        volumes_from=_strs(host.get("VolumesFrom"), "HostConfig.VolumesFrom"),
         restart_policy=RestartPolicy(rp.get("Name") or "no", retries),
         log_config=LogConfig("json-file", dict(lc.get("Config") or {})),
         privileged=bool(host.get("Privileged")), readonly_rootfs=bool(host.get("ReadonlyRootfs")),
@@ -121,6 +125,18 @@ def _bindings(v: dict | None) -> dict[str, list[dict]]:
         out[key] = [{"HostIp": str(e.get("HostIp") or ""), "HostPort": str(e.get("HostPort") or "")}
                     for e in entries or []]
     return out
+
+
+def _strs(v, what: str) -> list[str]:
+    if v and not all(isinstance(x, str) for x in v):
+        raise InvalidArgument(f"invalid type for {what}: expected an array of strings")
+    return list(v or [])
+
+
+def _objs(v, what: str) -> list[dict]:
+    if v and not all(isinstance(x, dict) for x in v):
+        raise InvalidArgument(f"invalid type for {what}: expected an array of objects")
+    return [dict(x) for x in v or []]
 
 
 def console_size(v) -> list[int]:
@@ -174,10 +190,10 @@ def host_config(c: Container) -> dict:
     s = c.spec
     security_opt = s.security_opt or (["no-new-privileges"] if s.no_new_privileges else [])
     out = {
-        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": s.log_config.type, "Config": s.log_config.config},
+        "Binds": s.binds or None, "ContainerIDFile": "", "LogConfig": {"Type": s.log_config.type, "Config": s.log_config.config},
         "NetworkMode": _network_mode(c), "PortBindings": s.port_bindings,
         "RestartPolicy": {"Name": s.restart_policy.name, "MaximumRetryCount": s.restart_policy.maximum_retry_count},
-        "AutoRemove": s.auto_remove, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": s.cap_add or None,
+        "AutoRemove": s.auto_remove, "VolumeDriver": "", "VolumesFrom": s.volumes_from or None, "CapAdd": s.cap_add or None,
         "CapDrop": s.cap_drop or None, "CgroupnsMode": "host", "Dns": s.dns, "DnsOptions": s.dns_options, "DnsSearch": s.dns_search,
         "ExtraHosts": s.extra_hosts or None, "GroupAdd": s.group_add or None, "IpcMode": "private", "Cgroup": "",
         "Links": None, "OomScoreAdj": s.oom_score_adj, "PidMode": "", "Privileged": s.privileged,
@@ -191,6 +207,8 @@ def host_config(c: Container) -> dict:
         "Ulimits": [dict(u) for u in s.ulimits] or None, "Init": s.init or None,
         "MaskedPaths": None, "ReadonlyPaths": None, "ConsoleSize": s.console_size or [0, 0],
     }
+    if s.mount_requests:
+        out["Mounts"] = [dict(m) for m in s.mount_requests]
     if s.sysctls:
         out["Sysctls"] = dict(s.sysctls)
     if s.tmpfs:
@@ -228,7 +246,7 @@ def inspect(c: Container, paths: dict[str, str], size: tuple[int, int] | None = 
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None, "HostConfig": host_config(c),
         "GraphDriver": {"Name": "overlay", "Data": {"MergedDir": paths["rootfs"], "UpperDir": paths["upper"],
                                                     "WorkDir": paths["work"]}},
-        "Mounts": [], "Config": config(c),
+        "Mounts": vser.mounts(c.spec.mount_points, _volume_path(paths)), "Config": config(c),
         "NetworkSettings": nets.network_settings(c, attached or [], paths.get("sandbox", "")),
     }
     if size is not None:
@@ -236,8 +254,13 @@ def inspect(c: Container, paths: dict[str, str], size: tuple[int, int] | None = 
     return out
 
 
+def _volume_path(paths: dict):
+    root = paths.get("volumes", "")
+    return lambda name: f"{root}/{name}/_data"
+
+
 def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: float | None = None,
-              health: dict | None = None, attached: list | None = None) -> dict:
+              health: dict | None = None, attached: list | None = None, volumes_root: str = "") -> dict:
     argv = c.argv
     command = " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
     out = {
@@ -248,7 +271,8 @@ def list_item(c: Container, image_name: str, size: tuple[int, int] | None, now: 
                                "FinishedAt": c.state.finished_at, "ExitCode": c.state.exit_code,
                                "Health": health}, now or time.time()),
         "HostConfig": {"NetworkMode": _network_mode(c)},
-        "NetworkSettings": {"Networks": nets.network_settings(c, attached or [], "")["Networks"]}, "Mounts": [],
+        "NetworkSettings": {"Networks": nets.network_settings(c, attached or [], "")["Networks"]},
+        "Mounts": vser.mounts(c.spec.mount_points, _volume_path({"volumes": volumes_root})),
     }
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size

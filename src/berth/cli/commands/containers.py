@@ -33,6 +33,8 @@ def _create_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("-h", "--hostname")
     from berth.cli.commands.networks import add_run_flags
     add_run_flags(p, name)
+    from berth.cli.commands import volumes
+    volumes.add_run_flags(p)
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("--restart", default="no")
@@ -237,6 +239,8 @@ def _body(a: argparse.Namespace) -> dict:
         body["Healthcheck"] = health
     from berth.cli.commands.networks import apply_run_flags
     apply_run_flags(body, a)
+    from berth.cli.commands import volumes
+    volumes.apply_run_flags(body, a)
     return body
 
 
@@ -510,7 +514,9 @@ def ps(api: Transport, name: str, argv: list[str]) -> int:
             "Status": c["Status"], "Ports": format_ports(c.get("Ports") or []), "Names": ",".join(n.lstrip("/") for n in c["Names"]),
             "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()), "State": c["State"],
             "Size": f"{human_size(c.get('SizeRw', 0), 3)} (virtual {human_size(c.get('SizeRootFs', 0), 3)})" if a.size else "",
-            "Mounts": "", "Networks": ",".join((c.get("NetworkSettings") or {}).get("Networks") or {}),
+            "Mounts": _mounts_column(c.get("Mounts") or [], not a.no_trunc),
+            "LocalVolumes": str(sum(m.get("Driver") == "local" for m in c.get("Mounts") or [])),
+            "Networks": ",".join((c.get("NetworkSettings") or {}).get("Networks") or {}),
         })
     table = PS_TABLE + ("\t{{.Size}}" if a.size else "")
     from berth.cli import output
@@ -518,6 +524,12 @@ def ps(api: Transport, name: str, argv: list[str]) -> int:
     if rows or text:
         print(text)
     return 0
+
+
+def _mounts_column(mounts: list[dict], trunc: bool) -> str:
+    """ps's MOUNTS: each mount's volume name, or its source; 15 characters at most unless --no-trunc."""
+    names = [m.get("Name") or m.get("Source") or "" for m in mounts]
+    return ",".join(n[:14] + "…" if trunc and len(n) > 15 else n for n in names)
 
 
 def logs(api: Transport, name: str, argv: list[str]) -> int:

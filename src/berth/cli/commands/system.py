@@ -68,6 +68,7 @@ def df(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("--format")
     a = p.parse_args(argv)
     from berth.cli import output
+    from berth.cli.commands import volumes
     d = api.request("GET", "/system/df").json()
     imgs, cs = d.get("Images") or [], d.get("Containers") or []
     active_imgs = sum(1 for i in imgs if i.get("Containers", 0) > 0)
@@ -84,9 +85,12 @@ def df(api: Transport, name: str, argv: list[str]) -> int:
          "Reclaimable": pct(unused, img_size)},
         {"Type": "Containers", "TotalCount": str(len(cs)), "Active": str(sum(c["State"] == "running" for c in cs)),
          "Size": human_size(c_size), "Reclaimable": pct(c_unused, c_size)},
-        {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        volumes.df_summary(d.get("Volumes") or []),
         {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
     ]
+    if a.verbose and (not a.format or a.format == "table"):
+        print(volumes.df_section(d.get("Volumes") or []))  # the images, containers, build cache sections: TODO
+        return 0
     print(output.format_rows(rows, a.format, "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
                              {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
                               "Reclaimable": "RECLAIMABLE"}))
