@@ -89,9 +89,53 @@ def df(api: Transport, name: str, argv: list[str]) -> int:
         {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
     ]
     if a.verbose and (not a.format or a.format == "table"):
-        print(volumes.df_section(d.get("Volumes") or []))  # the images, containers, build cache sections: TODO
+        print(_df_images(imgs) + "\n\n" + _df_containers(cs) + "\n\n" + volumes.df_section(d.get("Volumes") or [])
+              + "\n\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED")
         return 0
     print(output.format_rows(rows, a.format, "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
                              {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
                               "Reclaimable": "RECLAIMABLE"}))
     return 0
+
+
+def _df_images(imgs: list[dict]) -> str:
+    """``system df -v``'s "Images space usage:" section, as the docker CLI prints it."""
+    import time
+    from berth.cli import output
+    from berth.types.units import format_created, human_size
+    now, rows = time.time(), []
+    for i in imgs:
+        tags = i.get("RepoTags") or ["<none>:<none>"]
+        for tag in tags:
+            repo, _, t = tag.rpartition(":")
+            shared = i.get("SharedSize", -1)  # -1: not computed, which the docker CLI shows as N/A
+            rows.append({"Repository": repo, "Tag": t, "ID": i["Id"].split(":")[-1][:12],
+                         "CreatedSince": format_created(i.get("Created", 0), now), "Size": human_size(i["Size"], 3),
+                         "SharedSize": human_size(shared, 3) if shared >= 0 else "N/A",
+                         "UniqueSize": human_size(i["Size"] - shared, 3) if shared >= 0 else "N/A",
+                         "Containers": str(max(i.get("Containers", 0), 0))})
+    table = ("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+             "\t{{.UniqueSize}}\t{{.Containers}}")
+    return "Images space usage:\n\n" + output.format_rows(rows, table, table, {
+        "Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE",
+        "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"})
+
+
+def _df_containers(cs: list[dict]) -> str:
+    """``system df -v``'s "Containers space usage:" section."""
+    import time
+    from berth.cli import output
+    from berth.types.units import format_created, human_size
+    now, rows = time.time(), []
+    for c in cs:
+        command = c.get("Command", "")
+        rows.append({"ID": c["Id"][:12], "Image": c.get("Image", ""),
+                     "Command": '"' + (command if len(command) <= 20 else command[:19] + "…") + '"',
+                     "LocalVolumes": str(sum(m.get("Type") == "volume" for m in c.get("Mounts") or [])),
+                     "Size": human_size(c.get("SizeRw", 0)), "RunningFor": format_created(c.get("Created", 0), now),
+                     "Status": c.get("Status", ""), "Names": ",".join(n.lstrip("/") for n in c.get("Names") or [])})
+    table = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}"
+             "\t{{.Status}}\t{{.Names}}")
+    return "Containers space usage:\n\n" + output.format_rows(rows, table, table, {
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES",
+        "Size": "SIZE", "RunningFor": "CREATED", "Status": "STATUS", "Names": "NAMES"})
