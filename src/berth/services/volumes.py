@@ -192,6 +192,9 @@ class VolumeService:
             m.destination = dest
             points[dest] = m
         for dest in spec.volumes:
+            if not dest.startswith("/"):
+                raise InvalidArgument(f"invalid mount config for type \"volume\": invalid mount path: '{dest}' "
+                                      "mount path must be absolute")
             dest = _clean(dest)
             if dest not in points and dest not in spec.tmpfs:
                 points[dest] = MountPoint("volume", dest)
