@@ -125,6 +125,8 @@ class ContainerRoots:
         if best is None:
             return root, path, None
         host = best["source"] if best["type"] == "bind" else self.containers.volumes.path(best["source"])
+        if best.get("subpath"):
+            host = resolve_in_root(host, best["subpath"])
         rest = norm[len(best["destination"].rstrip("/")):] or "/"
         return host, rest + ("/" if path.endswith("/") and rest != "/" else ""), best
 

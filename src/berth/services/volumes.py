@@ -247,6 +247,12 @@ class VolumeService:
                 os.makedirs(data, mode=0o755, exist_ok=True)
                 if v.mounted_by_driver and not os.path.ismount(data):
                     _driver_mount(v, data)
+                if m.subpath:  # resolved inside the volume: a symlink there cannot lead out
+                    inner = resolve_in_root(data, m.subpath)
+                    if not os.path.isdir(inner):
+                        raise InvalidArgument(f"cannot access path {inner}: no such directory in volume {v.name}")
+                    out.append((m, inner))
+                    continue
                 if not m.nocopy and not os.listdir(data):
                     image_path = resolve_in_root(rootfs, m.destination)
                     if os.path.isdir(image_path) and os.listdir(image_path):

@@ -236,6 +236,7 @@ def mount_point(m: dict, exists=None):
     if kind == "volume":
         point.source = m.get("Source") or ""
         point.nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
+        point.subpath = (m.get("VolumeOptions") or {}).get("Subpath") or ""
     elif kind == "bind":
         bind = m.get("BindOptions") or {}
         point.source = _clean(m["Source"])

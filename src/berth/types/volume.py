@@ -57,6 +57,7 @@ class MountPoint:
     nocopy: bool = False
     tmpfs_options: str = ""  # "size=...,mode=..." for tmpfs mounts
     create_source: bool = False  # -v makes a missing host directory; --mount refuses it
+    subpath: str = ""  # a volume mount of a directory inside the volume (VolumeOptions.Subpath)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "MountPoint":
