@@ -43,8 +43,8 @@ class VolumeService:
         return os.path.join(self.root, name, "_data")
 
     # -- objects ----------------------------------------------------------------------
-    def create(self, name: str = "", driver: str = "", options: dict | None = None, labels: dict | None = None,
-               anonymous: bool = False) -> Volume:
+    def create(self, name: str = "", driver: str = "", options: dict | None = None,
+               labels: dict | None = None) -> Volume:
         """Make a volume; an existing name gives back the existing volume, as Docker's local driver."""
         driver = driver or "local"
         if driver != "local":
@@ -53,10 +53,9 @@ class VolumeService:
         for key in options:
             if key not in _LOCAL_OPTIONS:
                 raise InvalidArgument(f'invalid option key: "{key}"')
-        if not name:
+        if not name:  # moby: a volume made without a name is anonymous (and pruned by default)
             name = secrets.token_hex(32)
-            if anonymous:
-                labels[ANONYMOUS_LABEL] = ""
+            labels[ANONYMOUS_LABEL] = ""
         try:
             check_volume_name(name)
         except InvalidArgument as e:
@@ -127,7 +126,7 @@ class VolumeService:
         used = self.users()
         gone, space = [], 0
         for v in self.index.all():
-            if v.name in used or (not every and not v.anonymous):
+            if v.name in used or (not every and not v.anonymous) or v.options:  # moby never prunes those
                 continue
             if "label" in f and not flt.match_labels(f["label"], v.labels):
                 continue
@@ -180,7 +179,7 @@ class VolumeService:
                 m = MountPoint.from_dict(raw)
                 if m.type != "tmpfs":  # moby: writable only if the source is and the mode says rw
                     m.rw = m.rw and "ro" not in mode.split(",")
-                    m.nocopy = True
+                    m.nocopy, m.mode = True, ""  # moby copies no Mode
                     points[_clean(m.destination)] = m
         explicit: set[str] = set()
         wanted = [parse_bind(b) for b in spec.binds] + [mount_point(r) for r in spec.mount_requests]
@@ -190,6 +189,8 @@ class VolumeService:
                 raise InvalidArgument(f"Duplicate mount point: {dest}")
             explicit.add(dest)
             m.destination = dest
+            if m.type == "volume" and not m.mode:
+                m.mode = "z"  # what moby shows for local volumes from Binds and Mounts
             points[dest] = m
         for dest in spec.volumes:
             if not dest.startswith("/"):
@@ -223,7 +224,7 @@ class VolumeService:
                 vo = opts.get(m.destination, {})
                 driver = vo.get("DriverConfig") or {}
                 v = self.create(m.source, driver.get("Name") or "", driver.get("Options") or {},
-                                vo.get("Labels") or {}, anonymous=not m.source)
+                                vo.get("Labels") or {})
                 if not m.source:
                     m.source = v.name
                     made.append(v.name)

@@ -75,7 +75,7 @@ def routes(app: web.Application) -> list:
         from berth.api.serialize import volumes as vser
         vols = app["volumes"]
         used = vols.users()
-        vs = [vser.volume(v, vols.path(v.name), vols.usage(v, used)) for v in vols.list({})]
+        vs = [vser.volume(v, vols.path(v.name), vols.usage(v, used)) for v in vols.list({}) if not v.options]
         return json_response({"LayersSize": layers, "Images": imgs, "Containers": cs, "Volumes": vs,
                                   "BuildCache": []})
 

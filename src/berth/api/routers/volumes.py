@@ -33,7 +33,7 @@ def routes(app: web.Application) -> list:
 
     async def prune(request: web.Request) -> web.Response:
         gone, space = await volumes.prune(flt.parse(request.query.get("filters"), PRUNE_FILTERS))
-        return json_response({"VolumesDeleted": gone or None, "SpaceReclaimed": space})
+        return json_response({"VolumesDeleted": gone, "SpaceReclaimed": space})
 
     add(r, "GET", "/volumes", list_volumes)
     add(r, "POST", "/volumes/create", create)

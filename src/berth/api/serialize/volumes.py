@@ -33,9 +33,8 @@ def mounts(points: list[dict], path_of) -> list[dict]:
         m = MountPoint.from_dict(raw)
         item = {"Type": m.type}
         if m.type == "volume":
-            named = not (len(m.source) == 64 and m.source.isalnum())  # moby shows "z" for named local volumes
             item.update(Name=m.source, Source=path_of(m.source), Destination=m.destination, Driver="local",
-                        Mode=m.mode or ("z" if named else ""), RW=m.rw, Propagation="")
+                        Mode=m.mode, RW=m.rw, Propagation="")
         elif m.type == "bind":
             item.update(Source=m.source, Destination=m.destination, Mode=m.mode, RW=m.rw,
                         Propagation=m.propagation or "rprivate")
