@@ -547,3 +547,32 @@ def format_inspect(objs: list, fmt: str | None) -> str:
         return to_json(list(objs), indent=4)
     tmpl = Template(fmt)
     return "\n".join(tmpl.render(o) for o in objs)
+
+
+def print_inspect(fetch, names: list[str], fmt: str | None) -> int:
+    """``docker network|volume inspect``: each object by ``fetch(name)``, printed as one JSON array or one
+    template line each, then the daemon's errors; exit 64 for a bad template, 1 when any name failed."""
+    import sys
+    from berth.errors import BerthError
+    if fmt and fmt != "json":
+        try:
+            Template(fmt)
+        except TemplateError as e:
+            print(f"template parsing error: {e}", file=sys.stderr)
+            return 64
+    found, errors = [], []
+    for n in names:
+        try:
+            found.append(fetch(n))
+        except BerthError as e:
+            errors.append(f"Error response from daemon: {e.message}")
+    try:
+        text = format_inspect(found, fmt)
+    except TemplateError as e:
+        errors.append(f"template parsing error: {e}")
+        text = ""
+    if found or not fmt:
+        print(text)
+    for e in errors:
+        print(e, file=sys.stderr)
+    return 1 if errors else 0

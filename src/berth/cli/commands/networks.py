@@ -382,29 +382,8 @@ def inspect(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("names", nargs="+")
     a = p.parse_args(argv)
-    if a.format and a.format != "json":
-        try:
-            output.Template(a.format)
-        except output.TemplateError as e:
-            print(f"template parsing error: {e}", file=sys.stderr)
-            return 64
-    found, errors = [], []
-    for n in a.names:
-        try:
-            found.append(api.request("GET", f"/networks/{path_quote(n)}",
-                                     {"verbose": "true" if a.verbose else None}).json())
-        except BerthError as e:
-            errors.append(f"Error response from daemon: {e.message}")
-    try:
-        text = output.format_inspect(found, a.format)
-    except output.TemplateError as e:
-        errors.append(f"template parsing error: {e}")
-        text = ""
-    if found or not a.format:
-        print(text)
-    for e in errors:
-        print(e, file=sys.stderr)
-    return 1 if errors else 0
+    return output.print_inspect(lambda n: api.request("GET", f"/networks/{path_quote(n)}", {
+        "verbose": "true" if a.verbose else None}).json(), a.names, a.format)
 
 
 def rm(api: Transport, name: str, argv: list[str]) -> int:
