@@ -698,9 +698,9 @@ def test_volume_api_shapes_and_system_df(daemon, made):
 
     # refusals
     assert d.api("POST", "/volumes/create", {"Name": "x-" + name, "Driver": "nope"}) == \
-        (404, {"message": 'error looking up volume plugin nope: plugin "nope" not found'})
+        (404, {"message": f'create x-{name}: error looking up volume plugin nope: plugin "nope" not found'})
     assert d.api("POST", "/volumes/create", {"Name": "x-" + name, "DriverOpts": {"bogus": "1"}}) == \
-        (400, {"message": 'invalid option key: "bogus"'})
+        (400, {"message": f'create x-{name}: invalid option: "bogus"'})
     status, body = d.api("POST", "/volumes/create", {"Name": "b@d"})
     assert status == 400 and body["message"].startswith('create b@d: "b@d" includes invalid characters for a local '
                                                          'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
@@ -820,7 +820,7 @@ def test_bad_input_is_refused_and_creates_nothing(daemon, made):
     r = d.cli("volume", "create", "b@d", check=False)
     assert (r.returncode, err(r)) == (1, f'Error response from daemon: create b@d: "b@d" {NAME_RULE}\n')
     r = d.cli("volume", "create", "-o", "bogus=1", "okname", check=False)
-    assert (r.returncode, err(r)) == (1, 'Error response from daemon: invalid option key: "bogus"\n')
+    assert (r.returncode, err(r)) == (1, 'Error response from daemon: create okname: invalid option: "bogus"\n')
 
     # the same through the API: 400, nothing made
     api_cases = [

@@ -143,7 +143,7 @@ def test_boolean(values, expected):
 def test_boolean_invalid(values):
     with pytest.raises(InvalidArgument) as e:
         boolean(values, "dangling")
-    assert e.value.message == f"invalid filter 'dangling={values[0]}'"
+    assert e.value.message == f"invalid filter 'dangling=[{' '.join(values)}]'"
 
 
 def test_boolean_no_values_is_invalid_filter():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import posixpath
+import re
 from collections.abc import Callable
 import secrets
 import time
@@ -48,11 +49,11 @@ class VolumeService:
         """Make a volume; an existing name gives back the existing volume, as Docker's local driver."""
         driver = driver or "local"
         if driver != "local":
-            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         options, labels = dict(options or {}), dict(labels or {})
         for key in options:
             if key not in _LOCAL_OPTIONS:
-                raise InvalidArgument(f'invalid option key: "{key}"')
+                raise InvalidArgument(f'create {name}: invalid option: "{key}"')
         if not name:  # moby: a volume made without a name is anonymous (and pruned by default)
             name = secrets.token_hex(32)
             labels[ANONYMOUS_LABEL] = ""
@@ -87,11 +88,16 @@ class VolumeService:
 
     def list(self, f: flt.Filters) -> list[Volume]:
         used = self.users()
+        dangling = flt.boolean(f["dangling"], "dangling") if "dangling" in f else None  # checked up front
+        try:
+            names = [re.compile(x) for x in f.get("name", [])]  # moby matches names as regular expressions
+        except re.error as e:
+            raise InvalidArgument(f"invalid filter 'name': {e}") from None
         out = []
         for v in self.index.all():
-            if "dangling" in f and (v.name not in used) != flt.boolean(f["dangling"], "dangling"):
+            if dangling is not None and (v.name not in used) != dangling:
                 continue
-            if "name" in f and not any(x in v.name for x in f["name"]):
+            if names and not any(r.search(v.name) for r in names):
                 continue
             if "driver" in f and v.driver not in f["driver"]:
                 continue

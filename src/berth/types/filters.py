@@ -9,10 +9,10 @@ Filters = dict[str, list[str]]
 
 
 def _invalid(key: str = "", values: list[str] | None = None) -> InvalidArgument:
-    """moby's invalidFilter text: ``invalid filter 'key=v1,v2'``."""
+    """moby's invalidFilter text: ``invalid filter 'key=[v1 v2]'`` (the values as Go prints a slice)."""
     if not key:
         return InvalidArgument("invalid filter")
-    return InvalidArgument(f"invalid filter '{key}" + ("=" + ",".join(values) if values is not None else "") + "'")
+    return InvalidArgument(f"invalid filter '{key}" + (f"=[{' '.join(values)}]" if values is not None else "") + "'")
 
 
 def parse(raw: str | None, allowed: set[str]) -> Filters:

@@ -139,6 +139,17 @@ def _objs(v, what: str) -> list[dict]:
     return [dict(x) for x in v or []]
 
 
+def _omitempty(d: dict) -> dict:
+    """A HostConfig.Mounts item as Go's mount.Mount encodes it back: empty fields left out."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = _omitempty(v)
+        if v not in ("", False, None, {}, [], 0):
+            out[k] = v
+    return out
+
+
 def console_size(v) -> list[int]:
     """``ConsoleSize: [height, width]``; [0, 0] or absent means none."""
     if v is None:
@@ -208,7 +219,7 @@ def host_config(c: Container) -> dict:
         "MaskedPaths": None, "ReadonlyPaths": None, "ConsoleSize": s.console_size or [0, 0],
     }
     if s.mount_requests:
-        out["Mounts"] = [dict(m) for m in s.mount_requests]
+        out["Mounts"] = [_omitempty(m) for m in s.mount_requests]
     if s.sysctls:
         out["Sysctls"] = dict(s.sysctls)
     if s.tmpfs:
