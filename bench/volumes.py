@@ -20,7 +20,7 @@ does), imports the busybox image, and measures, for berth and, with --peers, for
      The file is deleted after each turn; at most one file of --mb MiB exists at a time.
   2. `run --rm IMG true`, `run --rm -v NAME:/data IMG true` (the volume exists), `run --rm -v
      HOSTDIR:/data IMG true` (bind) and `run --rm -v /data IMG true` (an anonymous volume made and
-     removed each time), --runs each after 2 warm-ups, run by run across engines (network.lockstep);
+     removed each time), --runs each after 2 warm-ups, run by run across engines (common.lockstep);
      medians and p90s. The anonymous volumes an engine leaves behind are counted.
 
 Nothing here sends network traffic. Everything made is removed at the end; berthd is stopped; the peers are
@@ -35,13 +35,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine import BIN, LAB_DOCKER, PODMAN, PODMAN_ULIMITS, Daemon  # noqa: E402  (no side effects)
-from network import Engine, Failed, fail, lockstep  # noqa: E402
+from common import Engine, Failed, drop_broken_peers, engines_for, fail, lockstep, render  # noqa: E402
+from engine import Daemon  # noqa: E402  (no side effects)
 
 TAG = f"bv{os.getpid()}"
 # A microsecond clock inside busybox: adjtimex(2) read-only (allowed by the peers' default seccomp profiles).
@@ -246,17 +245,7 @@ def table(res: dict, who: list[str], mb: int, io_runs: int, runs: int) -> str:
         p, n = res.get(w, {}).get(M_PLAIN), res.get(w, {}).get(M_NAMED)
         row.append(f"{n[0] - p[0]:+.0f}" if isinstance(p, tuple) and isinstance(n, tuple) else "")
     rows.append(row + ([""] if "docker" in who else []))
-    widths = [max(len(r[i]) for r in rows + [cols]) for i in range(len(cols))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    head = (f"{time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cpus  load "
-            f"{open('/proc/loadavg').read().split()[0]}  io rounds={io_runs}"
-            f"  runs={runs} (ms: median / p90)")
-    text = [head, line(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows]
-    for w in who:
-        for m, v in res.get(w, {}).items():
-            if isinstance(v, str):
-                text.append(f"  {w}: {m}: {v}")
-    return "\n".join(text)
+    return render(res, who, cols, rows, f"io rounds={io_runs}  runs={runs} (ms: median / p90)")
 
 
 def main() -> None:
@@ -283,26 +272,8 @@ def main() -> None:
         print(subprocess.run(["df", "-h", host_dir], capture_output=True, text=True).stdout.strip(), file=sys.stderr)
         if free < 3 * a.mb * 2 ** 20:
             raise SystemExit(f"only {free / 2 ** 30:.1f} GiB free under {host_dir}; need 3 x {a.mb} MiB")
-        engines.append(VolEngine("berth", [str(BIN / "berth"), "-H", d.host], "busybox"))
-        if a.peers:
-            if os.path.exists(LAB_DOCKER):
-                engines.append(VolEngine("docker", ["docker"], "busybox",
-                                         {**os.environ, "DOCKER_HOST": "unix://" + LAB_DOCKER},
-                                         run_opts=["--pull=never"]))
-            else:
-                print(f"docker: skipped, no {LAB_DOCKER} (run ../shared/peers/setup-peers.sh)", file=sys.stderr)
-            if shutil.which("podman"):
-                engines.append(VolEngine("podman", PODMAN, "localhost/busybox",
-                                         run_opts=["--pull=never", *PODMAN_ULIMITS]))
-        for e in list(engines):
-            res[e.name] = {}
-            if e.name != "berth":
-                try:
-                    e.run("--rm", e.image, "true")
-                except Failed as err:
-                    print(f"{e.name}: skipped, a plain run fails: {err}", file=sys.stderr)
-                    res[e.name][M_PLAIN] = f"FAILED: {err}"
-                    engines.remove(e)
+        engines = engines_for(d, a.peers, VolEngine, run_opts=("--pull=never",))
+        drop_broken_peers(engines, res, M_PLAIN)
         print(f"measuring host, {', '.join(e.name for e in engines)}: I/O ...", file=sys.stderr)
         measure_io(engines, host_dir, a.mb, a.io_runs, res)
         print("run --rm with and without volumes, run by run ...", file=sys.stderr)

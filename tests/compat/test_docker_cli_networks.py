@@ -20,19 +20,12 @@ import uuid
 import pytest
 
 from tests.support.daemon import wait_for
+from tests.support.dockercli import err, out, refused, run
 from tests.support.nets import NetworksMade, bridged_daemon, free_port, free_subnet, http_get, uniq
 
 pytestmark = pytest.mark.root
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def out(proc: subprocess.CompletedProcess) -> str:
-    return proc.stdout.decode()
-
-
-def err(proc: subprocess.CompletedProcess) -> str:
-    return proc.stderr.decode()
 
 
 class Made(NetworksMade):
@@ -43,11 +36,6 @@ def subnet_and_gateway(daemon) -> tuple[str, str]:
     """(subnet, gateway): a /24 that neither the host's routes nor berthd's networks touch."""
     net = free_subnet(daemon)
     return str(net), str(net.network_address + 1)
-
-
-def run(daemon, *args: str, check: bool = False, timeout: float = 30):
-    """``docker run --pull=never ARGS``: never a pull, whatever the image."""
-    return daemon.docker("run", "--pull=never", *args, check=check, timeout=timeout)
 
 
 def create_network(daemon, made, *opts: str, subnet: bool = True) -> tuple[str, str | None, str | None]:
@@ -363,14 +351,10 @@ def test_rm_network_with_running_container(daemon, made):
 
 
 def test_invalid_port_specs_are_refused_by_the_client(daemon, made):
-    name = made.name()
-    p = run(daemon, "--name", name, "-p", "70000:80", "busybox", "true")
-    assert p.returncode == 125
-    assert err(p).startswith("docker: invalid hostPort: 70000"), err(p)
-    p = run(daemon, "--name", name, "-p", "abc", "busybox", "true")
-    assert p.returncode == 125
-    assert err(p).startswith("docker: invalid containerPort: abc"), err(p)
-    assert daemon.api("GET", f"/containers/{name}/json")[0] == 404
+    e = refused(daemon, made, "-p", "70000:80")
+    assert e.startswith("docker: invalid hostPort: 70000"), e
+    e = refused(daemon, made, "-p", "abc")
+    assert e.startswith("docker: invalid containerPort: abc"), e
 
 
 # --- published ports ---------------------------------------------------------------------------------------

@@ -16,70 +16,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import tempfile
 import uuid
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 import pytest
 
 from tests.support.daemon import wait_for
-from tests.support.made import Made as BaseMade
+from tests.support.dockercli import err, out, refused, run
 from tests.support.nets import bridged_daemon, uniq
+from tests.support.vols import ANON, BAD_NAME, HEX64, VolumesMade, mountpoint, volume_exists
 
 pytestmark = pytest.mark.root
 
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-ANON = "com.docker.volume.anonymous"
-BAD_NAME = ('create {0}: "{0}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" '
-            "are allowed. If you intended to pass a host directory, use absolute path")
 
-
-def out(proc: subprocess.CompletedProcess) -> str:
-    return proc.stdout.decode()
-
-
-def err(proc: subprocess.CompletedProcess) -> str:
-    return proc.stderr.decode()
-
-
-class Made(BaseMade):
-    """Containers (removed with their anonymous volumes), then volumes, then host directories."""
-
-    def __init__(self, daemon) -> None:
-        super().__init__(daemon)
-        self.volumes: list[str] = []
-
-    def name(self, prefix: str = "cvol") -> str:
-        return self.container(uniq(prefix))
-
-    def volume(self, prefix: str = "cvol-v") -> str:
-        return self.adopt(uniq(prefix))
-
-    def adopt(self, volume: str) -> str:
-        """A volume the daemon named (anonymous ones), to remove at the end."""
-        self.volumes.append(volume)
-        return volume
-
-    def host_dir(self) -> str:
-        d = tempfile.mkdtemp(prefix="cvol-host-", dir=self.daemon.dir)
-        self.paths.append(d)
-        return d
-
-    def cleanup(self) -> None:
-        for ref in self.containers:
-            self.daemon.api("DELETE", f"/containers/{quote(ref, safe='')}?force=1&v=1")
-        self.containers = []
-        for v in self.volumes:
-            self.daemon.api("DELETE", f"/volumes/{quote(v, safe='')}?force=1")
-        super().cleanup()
-
-
-def run(daemon, *args: str, check: bool = False, timeout: float = 30):
-    """``docker run --pull=never ARGS``: never a pull, whatever the image."""
-    return daemon.docker("run", "--pull=never", *args, check=check, timeout=timeout)
+class Made(VolumesMade):
+    prefix = "cvol"
 
 
 def create(daemon, *args: str) -> str:
@@ -110,14 +62,6 @@ def mounts_of(daemon, container: str) -> dict[str, dict]:
     by_dest = {m["Destination"]: m for m in items}
     assert len(by_dest) == len(items), items
     return by_dest
-
-
-def mountpoint(daemon, name: str) -> str:
-    return os.path.join(daemon.data_root, "volumes", name, "_data")
-
-
-def volume_exists(daemon, name: str) -> bool:
-    return daemon.api("GET", f"/volumes/{quote(name, safe='')}")[0] == 200
 
 
 @pytest.fixture(scope="module")
@@ -315,6 +259,18 @@ def test_volume_prune_anonymous_then_all(daemon, made):
     assert (p.returncode, out(p)) == (0, "Total reclaimed space: 0B\n"), err(p)
 
 
+def test_v_without_a_source_makes_an_anonymous_volume(daemon, made):
+    """``-v /anon`` makes an anonymous volume (a 64-hex name and the ``com.docker.volume.anonymous`` label), which
+    ``docker rm`` without -v leaves dangling: what ``volume prune`` (anonymous volumes only) removes."""
+    c = made.name()
+    ok(run(daemon, "--name", c, "-v", "/anon", "busybox", "true"))
+    anon = made.adopt(mounts_of(daemon, c)["/anon"]["Name"])
+    assert HEX64.match(anon)
+    assert inspect_volume(daemon, anon)["Labels"] == {ANON: ""}
+    ok(daemon.docker("rm", c, check=False))
+    assert anon in volume_names(daemon, "dangling=true", f"label={ANON}")
+
+
 def test_volume_prune_keeps_volumes_with_driver_options(daemon, made):
     """moby's VolumesService.Prune skips volumes with options (``len(Options()) == 0``): pruning a tmpfs or a
     bind-by-options volume would reclaim nothing. dockerd 20.10 here keeps them too."""
@@ -391,13 +347,10 @@ def test_bind_mounts_ro_rw_and_missing_sources(daemon, made):
     assert p.returncode == 0, err(p)
     assert os.path.isdir(missing)
     missing2 = os.path.join(host, "refused-by-mount")
-    name = made.name()
-    p = run(daemon, "--rm", "--name", name, "--mount", f"type=bind,source={missing2},target=/m", "busybox", "true")
-    assert p.returncode == 125
-    assert err(p).startswith("docker: Error response from daemon: invalid mount config for type \"bind\": "
-                             f"bind source path does not exist: {missing2}\n"), err(p)
+    e = refused(daemon, made, "--rm", "--mount", f"type=bind,source={missing2},target=/m")
+    assert e.startswith("docker: Error response from daemon: invalid mount config for type \"bind\": "
+                        f"bind source path does not exist: {missing2}\n"), e
     assert not os.path.exists(missing2)
-    assert daemon.api("GET", f"/containers/{name}/json")[0] == 404
 
 
 def test_tmpfs_mounts_have_their_size(daemon, made):
@@ -579,11 +532,8 @@ def test_bad_volume_specs_are_refused_and_nothing_is_made(daemon, made):
         ("rel/dir:/x", BAD_NAME.format("rel/dir")),
     ]
     for spec, text in cases:
-        name = made.name()
-        p = run(daemon, "--name", name, "-v", spec, "busybox", "true")
-        assert p.returncode == 125, (spec, out(p), err(p))
-        assert err(p).startswith(f"docker: Error response from daemon: {text}\n"), (spec, err(p))
-        assert daemon.api("GET", f"/containers/{name}/json")[0] == 404, spec
+        e = refused(daemon, made, "-v", spec)
+        assert e.startswith(f"docker: Error response from daemon: {text}\n"), (spec, e)
     assert os.listdir(host) == []  # no host directory was made for a refused spec
     assert volume_names(daemon, "name=dir") == []
 
@@ -595,19 +545,12 @@ def test_bad_volume_specs_are_refused_and_nothing_is_made(daemon, made):
                                            "when using anonymous volumes"),
     ]
     for spec, text in mount_cases:
-        name = made.name()
-        p = run(daemon, "--name", name, "--mount", spec, "busybox", "true")
-        assert p.returncode == 125, (spec, out(p), err(p))
-        assert err(p).startswith(f"docker: Error response from daemon: {text}\n"), (spec, err(p))
-        assert daemon.api("GET", f"/containers/{name}/json")[0] == 404, spec
+        e = refused(daemon, made, "--mount", spec)
+        assert e.startswith(f"docker: Error response from daemon: {text}\n"), (spec, e)
 
 
 def test_specs_the_cli_refuses_itself(daemon, made):
-    name = made.name()
-    p = run(daemon, "--name", name, "-v", ":/x", "busybox", "true")
-    assert p.returncode == 125
-    assert err(p).startswith("docker: invalid spec: :/x: empty section between colons\n"), err(p)
-    p = run(daemon, "--name", name, "--mount", "type=tmpfs,target=/t,tmpfs-size=lots", "busybox", "true")
-    assert p.returncode == 125
-    assert "invalid value for tmpfs-size: lots" in err(p), err(p)
-    assert daemon.api("GET", f"/containers/{name}/json")[0] == 404
+    e = refused(daemon, made, "-v", ":/x")
+    assert e.startswith("docker: invalid spec: :/x: empty section between colons\n"), e
+    e = refused(daemon, made, "--mount", "type=tmpfs,target=/t,tmpfs-size=lots")
+    assert "invalid value for tmpfs-size: lots" in e, e

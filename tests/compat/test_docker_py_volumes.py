@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import uuid
 from urllib.parse import quote
 
@@ -24,45 +23,16 @@ import docker
 import pytest
 from docker.types import Mount
 
-from tests.support.made import Made as BaseMade
-from tests.support.nets import bridged_daemon, uniq
+from tests.support.nets import bridged_daemon
+from tests.support.vols import ANON, BAD_NAME, HEX64, VolumesMade, mountpoint
 
 BUSYBOX = "busybox:latest"
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-ANON = "com.docker.volume.anonymous"
 
 pytestmark = pytest.mark.root
 
 
-class Made(BaseMade):
-    """Containers (removed with their anonymous volumes), then volumes, then host directories."""
-
-    def __init__(self, daemon) -> None:
-        super().__init__(daemon)
-        self.volumes: list[str] = []
-
-    def name(self, prefix: str = "pyvol") -> str:
-        return self.container(uniq(prefix))
-
-    def volume(self, prefix: str = "pyvol-v") -> str:
-        return self.adopt(uniq(prefix))
-
-    def adopt(self, volume: str) -> str:
-        self.volumes.append(volume)
-        return volume
-
-    def host_dir(self) -> str:
-        d = tempfile.mkdtemp(prefix="pyvol-host-", dir=self.daemon.dir)
-        self.paths.append(d)
-        return d
-
-    def cleanup(self) -> None:
-        for ref in self.containers:
-            self.daemon.api("DELETE", f"/containers/{quote(ref, safe='')}?force=1&v=1")
-        self.containers = []
-        for v in self.volumes:
-            self.daemon.api("DELETE", f"/volumes/{quote(v, safe='')}?force=1")
-        super().cleanup()
+class Made(VolumesMade):
+    prefix = "pyvol"
 
 
 def image_exists(daemon, ref: str) -> bool:
@@ -78,10 +48,6 @@ def run_local(daemon, client, *args, **kwargs):
 def create_local(daemon, client, *args, **kwargs):
     assert image_exists(daemon, BUSYBOX)
     return client.containers.create(BUSYBOX, *args, **kwargs)
-
-
-def mountpoint(daemon, name: str) -> str:
-    return os.path.join(daemon.data_root, "volumes", name, "_data")
 
 
 def names(volumes) -> list[str]:
@@ -215,6 +181,8 @@ def test_run_with_a_named_volume(daemon, client, made):
     assert client.volumes.get(name).name == name  # made on first use, kept by remove=True
     out = run_local(daemon, client, ["cat", "/data/f"], volumes={name: {"bind": "/data", "mode": "ro"}}, remove=True)
     assert out == b"x\n"
+    out = run_local(daemon, client, ["cat", "/data/f"], volumes=[f"{name}:/data:ro"], remove=True)  # as a list
+    assert out == b"x\n"
 
     with pytest.raises(docker.errors.ContainerError) as info:
         run_local(daemon, client, ["sh", "-c", "echo y > /data/f"], volumes={name: {"bind": "/data", "mode": "ro"}},
@@ -293,9 +261,7 @@ def test_bad_input_is_400(daemon, client, made):
     with pytest.raises(docker.errors.APIError) as info:
         client.volumes.create("a b")
     assert info.value.status_code == 400
-    assert info.value.explanation == (
-        'create a b: "a b" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" '
-        "are allowed. If you intended to pass a host directory, use absolute path")
+    assert info.value.explanation == BAD_NAME.format("a b")
 
     with pytest.raises(docker.errors.APIError) as info:
         client.volumes.list(filters={"bogus": "1"})

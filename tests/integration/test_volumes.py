@@ -2,8 +2,8 @@
 the image's content copied into a fresh volume (owners and modes kept, ``nocopy`` off), read-only mounts,
 anonymous volumes (``rm -v``, ``--rm``), volumes in use, prune, ``--volumes-from``, tmpfs sizes, local-driver
 tmpfs volumes, ``--read-only`` roots, binds, ``cp`` into volumes, data across a ``kill -9`` of berthd, the
-``volume`` commands and the API, and bad input that must leave nothing behind. Then the docker CLI and
-docker-py against the same berthd.
+``volume`` commands and the API, and bad input that must leave nothing behind. The docker CLI and docker-py
+against berthd's volumes are in tests/compat/test_docker_cli_volumes.py and test_docker_py_volumes.py.
 
 This module has a berthd of its own (``volume ls`` and ``volume prune`` see every volume of a daemon), and each
 test leaves it with no container and no volume (``made`` checks). Where a test pins what Docker does beyond
@@ -839,51 +839,3 @@ def test_bad_input_is_refused_and_creates_nothing(daemon, made):
     status, body = d.api("POST", "/containers/create", {"Image": BUSYBOX, "Cmd": ["true"], "Volumes": {"rel": {}}})
     assert status == 400, body
     assert (volume_names(d), container_names(d)) == before
-
-
-# -- real clients nobody here wrote -----------------------------------------------------------------------------------
-
-def test_docker_cli_volume_commands_and_run_v(daemon, made):
-    d = daemon
-    vol = made.volume()
-    assert d.docker("volume", "create", "--label", "by=docker", vol).stdout.decode() == vol + "\n"
-    assert d.docker("volume", "ls", "-q").stdout.decode() == vol + "\n"
-    assert json.loads(d.docker("volume", "inspect", vol).stdout)[0]["Labels"] == {"by": "docker"}
-    name = made.container(uniq("vc"))
-    d.docker("run", "--pull", "never", "--name", name, "-v", f"{vol}:/data", BUSYBOX, "sh", "-c",
-             "echo via-docker > /data/f")
-    r = d.docker("run", "--pull", "never", "--rm", "-v", f"{vol}:/data:ro", BUSYBOX, "cat", "/data/f")
-    assert r.stdout.decode() == "via-docker\n"
-    r = d.docker("volume", "rm", vol, check=False)
-    assert r.returncode == 1 and "volume is in use" in r.stderr.decode()
-    d.docker("rm", name)
-    assert d.docker("volume", "rm", vol).stdout.decode() == vol + "\n"
-    anon_user = made.container(uniq("vc"))
-    d.docker("run", "--pull", "never", "--name", anon_user, "-v", "/anon", BUSYBOX, "true")
-    d.docker("rm", anon_user)
-    r = d.docker("volume", "prune", "-f")
-    assert r.stdout.decode().startswith("Deleted Volumes:\n") and len(volume_names(d)) == 0
-
-
-def test_docker_py_volumes(daemon, made):
-    docker = pytest.importorskip("docker")
-    d = daemon
-    client = docker.DockerClient(base_url=d.host, timeout=30)
-    try:
-        vol = made.volume()
-        v = client.volumes.create(name=vol, labels={"by": "docker-py"})
-        assert v.name == vol and v.attrs["Labels"] == {"by": "docker-py"}
-        assert [x.name for x in client.volumes.list()] == [vol]
-        assert client.volumes.get(vol).attrs["Mountpoint"] == mountpoint(d, vol)
-        logs = client.containers.run(BUSYBOX, ["sh", "-c", "echo via-py > /data/f; cat /data/f"],
-                                     volumes={vol: {"bind": "/data", "mode": "rw"}}, remove=True)
-        assert logs == b"via-py\n"
-        logs = client.containers.run(BUSYBOX, ["cat", "/data/f"], volumes=[f"{vol}:/data:ro"], remove=True)
-        assert logs == b"via-py\n"
-        assert read(os.path.join(mountpoint(d, vol), "f")) == "via-py\n"
-        client.volumes.get(vol).remove()
-        assert client.volumes.list() == []
-        with pytest.raises(docker.errors.NotFound):
-            client.volumes.get(vol)
-    finally:
-        client.close()

@@ -10,39 +10,10 @@ from berth.cli.commands import containers, control, networks
 from berth.cli.common import Exit, Usage
 from berth.cli.main import _resolve
 from berth.errors import InvalidArgument, NotFound
+from tests.support.fake_api import FakeApi, run_body
 
 WARNING = ("WARNING! This will remove all custom networks not used by at least one container.\n"
            "Are you sure you want to continue? [y/N] ")
-
-
-class _Resp:
-    def __init__(self, data=None) -> None:
-        self.data = data
-
-    def json(self):
-        return self.data
-
-    def close(self) -> None:
-        pass
-
-
-class FakeApi:
-    """Records requests; answers from ``routes`` ((method, path) → data, or an exception to raise)."""
-
-    def __init__(self, routes: dict | None = None) -> None:
-        self.routes = routes or {}
-        self.calls: list[tuple] = []
-
-    def request(self, method, path, query=None, body=None, headers=None):
-        self.calls.append((method, path, {k: v for k, v in (query or {}).items() if v is not None}, body))
-        answer = self.routes.get((method, path))
-        if isinstance(answer, Exception):
-            raise answer
-        return _Resp(answer)
-
-
-def run_body(*argv: str, name: str = "run") -> dict:
-    return containers._body(containers._create_parser(name).parse_args(list(argv)))
 
 
 # ---------------------------------------------------------------- run / create

@@ -11,36 +11,7 @@ from berth.cli.commands import containers, system, volumes
 from berth.cli.common import Exit, Usage
 from berth.cli.main import _resolve
 from berth.errors import Conflict, NotFound
-
-
-class _Resp:
-    def __init__(self, data=None) -> None:
-        self.data = data
-
-    def json(self):
-        return self.data
-
-    def close(self) -> None:
-        pass
-
-
-class FakeApi:
-    """Records requests; answers from ``routes`` ((method, path) → data, or an exception to raise)."""
-
-    def __init__(self, routes: dict | None = None) -> None:
-        self.routes = routes or {}
-        self.calls: list[tuple] = []
-
-    def request(self, method, path, query=None, body=None, headers=None):
-        self.calls.append((method, path, {k: v for k, v in (query or {}).items() if v is not None}, body))
-        answer = self.routes.get((method, path))
-        if isinstance(answer, Exception):
-            raise answer
-        return _Resp(answer)
-
-
-def run_body(*argv: str, name: str = "run") -> dict:
-    return containers._body(containers._create_parser(name).parse_args(list(argv)))
+from tests.support.fake_api import FakeApi, run_body, usage_error
 
 
 def vol(name: str, labels=None, usage=None, mountpoint: str = "") -> dict:
@@ -99,11 +70,8 @@ def test_mount_flags(monkeypatch):
     ("", "invalid empty volume spec"),
 ])
 def test_volume_flag_errors_come_before_any_request(spec, message):
-    api = FakeApi()
-    with pytest.raises(Usage) as e:
-        containers.create(api, "create", ["-v", spec, "busybox"])
-    assert str(e.value) == f"berth: {message}\n\nRun 'berth create --help' for more information"
-    assert api.calls == []
+    assert usage_error(containers.create, "create", ["-v", spec, "busybox"]) == (
+        f"berth: {message}\n\nRun 'berth create --help' for more information")
 
 
 def test_what_the_daemon_refuses_passes_through():
@@ -119,12 +87,9 @@ def test_what_the_daemon_refuses_passes_through():
     ("type=bind,target=/x,bogus", "invalid field 'bogus' must be a key=value pair"),
 ])
 def test_mount_flag_errors(value, message):
-    api = FakeApi()
-    with pytest.raises(Usage) as e:
-        containers.run(api, "run", ["--mount", value, "busybox"])
     quoted = json.dumps(value)
-    assert str(e.value) == f'invalid argument {quoted} for "--mount" flag: {message}'
-    assert api.calls == []
+    assert usage_error(containers.run, "run", ["--mount", value, "busybox"]) == (
+        f'invalid argument {quoted} for "--mount" flag: {message}')
 
 
 def test_ps_mounts_and_local_volumes_columns(capsys):

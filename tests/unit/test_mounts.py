@@ -8,6 +8,13 @@ from berth.errors import InvalidArgument, NotImplementedYet
 from berth.types import mounts
 from berth.types.volume import MountPoint
 
+
+def refusal(call, *args, **kwargs) -> str:
+    """The message of the InvalidArgument ``call(*args, **kwargs)`` raises."""
+    with pytest.raises(InvalidArgument) as e:
+        call(*args, **kwargs)
+    return e.value.message
+
 # ---------------------------------------------------------------- -v / HostConfig.Binds (ParseMountRaw)
 
 VALID_BINDS = [
@@ -62,9 +69,7 @@ def test_valid_binds(spec):
                      "field VolumeOptions must not be specified"),
 ])
 def test_invalid_binds(spec, message):
-    with pytest.raises(InvalidArgument) as e:
-        mounts.parse_bind(spec)
-    assert e.value.message == message
+    assert refusal(mounts.parse_bind, spec) == message
 
 
 def test_bind_mount_points():
@@ -92,9 +97,7 @@ def test_volumes_from():
     for spec, message in (("", "volumes-from specification cannot be an empty string"),
                           ("web:bogus", "invalid mode: bogus"), ("web:ro,shared", "invalid mode: ro,shared"),
                           ("web:nocopy", "invalid mode: nocopy")):
-        with pytest.raises(InvalidArgument) as e:
-            mounts.parse_volumes_from(spec)
-        assert e.value.message == message
+        assert refusal(mounts.parse_volumes_from, spec) == message
 
 
 # ---------------------------------------------------------------- HostConfig.Mounts (validateMountConfig)
@@ -129,9 +132,7 @@ def test_volumes_from():
     ({"Target": "/x"}, "mount type unknown"),
 ])
 def test_check_mount_errors(m, why):
-    with pytest.raises(InvalidArgument) as e:
-        mounts.check_mount(m)
-    assert e.value.message == f'invalid mount config for type "{m.get("Type", "")}": {why}'
+    assert refusal(mounts.check_mount, m) == f'invalid mount config for type "{m.get("Type", "")}": {why}'
 
 
 def test_check_mount_accepts():
@@ -146,9 +147,8 @@ def test_check_mount_accepts():
 def test_the_bind_source_hook():
     m = {"Type": "bind", "Source": "/nope", "Target": "/x"}
     mounts.check_mount(m)  # no hook: no I/O
-    with pytest.raises(InvalidArgument) as e:
-        mounts.check_mount(m, exists=lambda p: False)
-    assert e.value.message == 'invalid mount config for type "bind": bind source path does not exist: /nope'
+    assert refusal(mounts.check_mount, m, exists=lambda p: False) == (
+        'invalid mount config for type "bind": bind source path does not exist: /nope')
     mounts.check_mount({**m, "BindOptions": {"CreateMountpoint": True}}, exists=lambda p: False)
     mounts.check_mount(m, exists=lambda p: p == "/nope")
 
@@ -169,9 +169,7 @@ def test_the_bind_source_hook():
      "TmpfsOptions.Mode of type fs.FileMode"),
 ])
 def test_fields_of_the_wrong_type(m, message):
-    with pytest.raises(InvalidArgument) as e:
-        mounts.check_mount(m)
-    assert e.value.message == message
+    assert refusal(mounts.check_mount, m) == message
 
 
 def test_mount_points_from_mounts():
@@ -203,9 +201,7 @@ def test_tmpfs_destinations():
     mounts.check_tmpfs_destination("/run")
     for dest, message in (("/", "invalid specification: destination can't be '/'"),
                           ("run", "invalid mount path: 'run' mount path must be absolute")):
-        with pytest.raises(InvalidArgument) as e:
-            mounts.check_tmpfs_destination(dest)
-        assert e.value.message == message
+        assert refusal(mounts.check_tmpfs_destination, dest) == message
 
 
 def test_nothing_is_mounted_in_proc():
@@ -219,9 +215,7 @@ def test_nothing_is_mounted_in_proc():
                                                                     "of type proc"),
                        (MountPoint("volume", "/proc/", source="v"), '"/proc" cannot be mounted because it is not '
                                                                     "of type proc")):
-        with pytest.raises(InvalidArgument) as e:
-            mounts.check_destination(point)
-        assert e.value.message == f'invalid mount config for type "{point.type}": {why}'
+        assert refusal(mounts.check_destination, point) == f'invalid mount config for type "{point.type}": {why}'
 
 
 # ---------------------------------------------------------------- --mount (docker CLI 28, as recorded)
