@@ -11,6 +11,7 @@ from berth.runtime.runc import Runc
 from berth.runtime.shim import ShimLauncher, find_shim
 from berth.network.links import Links
 from berth.network.rules import Rules
+from berth.services.builds import Builder
 from berth.services.containers import ContainerService
 from berth.services.networks import HostNet, NetworkService, NetworkSettings
 from berth.services.sandboxes import Sandboxes
@@ -30,6 +31,7 @@ from berth.store.db import Database
 from berth.store.images import ImageIndex
 from berth.store.networks import NetworkIndex
 from berth.store.volumes import VolumeIndex
+from berth.store.build_cache import BuildCacheIndex
 from berth.store.snapshots import SnapshotStore
 
 
@@ -49,13 +51,14 @@ class Engine:
     networks: NetworkService
     sandboxes: Sandboxes
     volumes: VolumeService
+    builder: Builder
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
                 "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir,
                 "monitoring": self.monitoring, "execs": self.execs, "health": self.health,
                 "filesystem": self.filesystem, "networks": self.networks, "sandboxes": self.sandboxes,
-                "volumes": self.volumes}
+                "volumes": self.volumes, "builder": self.builder}
 
 
 def _binary(name: str) -> str:
@@ -74,7 +77,9 @@ def build(cfg: DaemonConfig) -> Engine:
     notifier = Notifier()
     tmp_dir = os.path.join(cfg.data_root, "tmp")
     events = EventBus()
-    images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"), events)
+    build_cache = BuildCacheIndex(db)
+    images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"), events,
+                          build_cache.intermediate)
     runtime_root = os.path.join(cfg.exec_root, "runtime")
     runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
     runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}
@@ -96,6 +101,7 @@ def build(cfg: DaemonConfig) -> Engine:
     os.makedirs(tmp_dir, exist_ok=True)
     monitoring = MonitoringService(containers)
     execs = ExecService(lifecycle, cfg.exec_root)
+    files = FilesystemService(containers, images, lifecycle, tmp_dir)
+    builder = Builder(images, containers, lifecycle, files, build_cache, tmp_dir)
     return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
-                  HealthMonitor(lifecycle, execs), FilesystemService(containers, images, lifecycle, tmp_dir),
-                  networks, sandboxes, volumes)
+                  HealthMonitor(lifecycle, execs), files, networks, sandboxes, volumes, builder)

@@ -32,7 +32,8 @@ class DeleteResult:
 
 class ImageService:
     def __init__(self, db: Database, index: ImageIndex, content: ContentStore, snapshots: SnapshotStore,
-                 staging_root: str, events: EventBus) -> None:
+                 staging_root: str, events: EventBus, intermediate=lambda: set()) -> None:
+        self.intermediate = intermediate  # images only build steps were made on: hidden unless asked for
         self.events = events
         self.db = db
         self.index = index
@@ -66,7 +67,10 @@ class ImageService:
 
     def list(self, filters: flt.Filters, all_images: bool = False) -> list[ImageRecord]:
         out = []
+        hidden = set() if all_images else self.intermediate()
         for img in self.index.all():
+            if img.id in hidden and not img.tags:
+                continue
             if "dangling" in filters and flt.boolean(filters["dangling"], "dangling") != (not img.tags):
                 continue
             if "label" in filters and not flt.match_labels(filters["label"], img.config.labels):

@@ -1,6 +1,6 @@
 """The metadata database: SQLite with foreign keys, WAL and a schema version.
 
-Schema (version 4; each migration below is applied once, in order):
+Schema (version 5; each migration below is applied once, in order):
 
 - ``images(id, config, created, size)``: write-once; ``id`` is the config digest,
   ``config`` its JSON text (the exact bytes live in the content store).
@@ -20,6 +20,8 @@ Schema (version 4; each migration below is applied once, in order):
   (version 3). Removing the container removes its endpoints; a network with endpoints cannot go.
 - ``volumes(name, config, created)``: write-once (version 4); ``config`` is a Volume's JSON. Its data is
   ``volumes/<name>/_data``; which containers use it is in their mount points.
+- ``build_cache(key, image_id, parent_id, created)`` (version 5): a build step's cache key → the image it
+  made on top of ``parent_id``. Images that are only the parents of later steps are hidden from lists.
 """
 from __future__ import annotations
 
@@ -110,6 +112,17 @@ _MIGRATIONS = [
         config TEXT NOT NULL,
         created TEXT NOT NULL
     );
+    """,
+    # 5: the build cache.
+    """
+    CREATE TABLE build_cache (
+        key TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        parent_id TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX build_cache_image ON build_cache(image_id);
+    CREATE INDEX build_cache_parent ON build_cache(parent_id);
     """,
 ]
 

@@ -28,6 +28,8 @@ class ImageConfig:
     volumes: dict[str, dict] = field(default_factory=dict)
     stop_signal: str = ""
     healthcheck: dict | None = None  # Docker's HEALTHCHECK (Test, Interval, Timeout, StartPeriod, Retries)
+    onbuild: list[str] = field(default_factory=list)  # Docker's extension: ONBUILD triggers
+    shell: list[str] = field(default_factory=list)  # Docker's extension: the SHELL of RUN/CMD shell forms
     diff_ids: list[str] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
 
@@ -51,6 +53,7 @@ class ImageConfig:
                 labels=_obj(c, "Labels", str), exposed_ports=_obj(c, "ExposedPorts", dict),
                 volumes=_obj(c, "Volumes", dict), stop_signal=_str(c, "StopSignal"),
                 healthcheck=c.get("Healthcheck") if isinstance(c.get("Healthcheck"), dict) else None,
+                onbuild=_strs(c.get("OnBuild"), "OnBuild") or [], shell=_strs(c.get("Shell"), "Shell") or [],
                 diff_ids=diff_ids, history=_list(raw, "history", dict),
             )
         except (ValueError, AttributeError, TypeError) as e:
@@ -66,7 +69,7 @@ class ImageConfig:
             ("User", self.user), ("ExposedPorts", self.exposed_ports), ("Env", self.env),
             ("Entrypoint", self.entrypoint), ("Cmd", self.cmd), ("Volumes", self.volumes),
             ("WorkingDir", self.working_dir), ("Labels", self.labels), ("StopSignal", self.stop_signal),
-            ("Healthcheck", self.healthcheck)) if v}
+            ("Healthcheck", self.healthcheck), ("OnBuild", self.onbuild), ("Shell", self.shell)) if v}
         if self.cmd == [] or self.entrypoint == []:
             config.update({k: v for k, v in (("Entrypoint", self.entrypoint), ("Cmd", self.cmd)) if v == []})
         history = [{k: h[k] for k in _HISTORY_ORDER if h.get(k)} for h in self.history]

@@ -77,7 +77,7 @@ def routes(app: web.Application) -> list:
         used = vols.users()
         vs = [vser.volume(v, vols.path(v.name), vols.usage(v, used)) for v in vols.list({}) if not v.options]
         return json_response({"LayersSize": layers, "Images": imgs, "Containers": cs, "Volumes": vs,
-                                  "BuildCache": []})
+                                  "BuildCache": app["builder"].usage()})
 
     add(r, "POST", "/swarm/leave", swarm_leave)
     add(r, "GET", "/system/df", df)

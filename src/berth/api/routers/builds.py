@@ -1,0 +1,75 @@
+"""/build and /build/prune: the classic builder's API, streaming Docker's JSON messages."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+from aiohttp import web
+
+from berth.api.middleware import json_response, qbool
+from berth.api.routes import add
+from berth.api.streams import json_stream, spool_body, write_json_line
+from berth.errors import BerthError, InvalidArgument
+from berth.services.builds import BuildRequest
+
+
+def _json_param(request: web.Request, name: str) -> dict:
+    raw = request.query.get(name)
+    if not raw:
+        return {}
+    try:
+        v = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid {name}: not JSON") from None
+    if not isinstance(v, dict):
+        raise InvalidArgument(f"invalid {name}: expected an object")
+    return v
+
+
+def build_request(request: web.Request) -> BuildRequest:
+    q = request.query
+    cache_from = q.get("cachefrom")
+    return BuildRequest(
+        dockerfile=q.get("dockerfile") or "Dockerfile", tags=q.getall("t", []),
+        build_args=_json_param(request, "buildargs"), target=q.get("target", ""), no_cache=qbool(request, "nocache"),
+        labels=_json_param(request, "labels"), network_mode=q.get("networkmode", ""),
+        extra_hosts=[h for h in (q.get("extrahosts") or "").split(",") if h],
+        cache_from=json.loads(cache_from) if cache_from else [], explain=qbool(request, "explain"),
+        force_rm=qbool(request, "forcerm"))
+
+
+def routes(app: web.Application) -> list:
+    builder = app["builder"]
+    r: list = []
+
+    async def build(request: web.Request) -> web.StreamResponse:
+        req = build_request(request)
+        for t in req.tags:
+            from berth.types import reference
+            reference.parse(t)  # 400 for a bad tag, before anything runs
+        path = await spool_body(request, app["tmp_dir"])
+        resp = await json_stream(request)
+        try:
+            async for msg in builder.build(req, path):
+                if msg.get("stream") == "":
+                    continue
+                await write_json_line(resp, msg)
+        except BerthError as e:
+            with contextlib.suppress(ConnectionError):
+                await write_json_line(resp, {"errorDetail": {"message": e.message}, "error": e.message})
+        except ConnectionError:
+            pass  # the client went: the build stopped with it (its containers removed on the way out)
+        finally:
+            os.unlink(path)
+        with contextlib.suppress(ConnectionError):
+            await resp.write_eof()
+        return resp
+
+    async def prune(request: web.Request) -> web.Response:
+        ids, space = await builder.prune()
+        return json_response({"CachesDeleted": ids or None, "SpaceReclaimed": space})
+
+    add(r, "POST", "/build", build)
+    add(r, "POST", "/build/prune", prune)
+    return r

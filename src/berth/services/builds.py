@@ -1,0 +1,561 @@
+"""Building images from a Dockerfile and a context, step by step, with a cache (Docker's classic builder).
+
+Each step makes an image on top of the previous one: RUN runs a container and commits its changes,
+COPY/ADD/WORKDIR write into a created (never started) container's root and commit it, the other
+instructions change only the config. A step whose key (parent image, instruction after substitution,
+build args in scope, the content of copied files) was seen before reuses that image.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tarfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from berth.build import dockerfile as dfile
+from berth.errors import BerthError, NotFound
+from berth.runtime.logs import now_rfc3339
+from berth.store.build_cache import BuildCacheIndex
+from berth.types import reference
+from berth.types.container import ContainerSpec
+from berth.types.image import ImageConfig
+from berth.image.layers import decompress_stream
+from berth.util.fs import remove_tree, resolve_in_root
+from berth.util.tar import TreeExtractor
+from berth.services.containers import ContainerService
+from berth.services.filesystem import FilesystemService
+from berth.services.images import ImageService
+from berth.services.lifecycle import Lifecycle
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+PROXY_ARGS = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY",
+              "no_proxy", "ALL_PROXY", "all_proxy"}
+_METADATA = {"env", "label", "expose", "user", "volume", "cmd", "entrypoint", "stopsignal", "healthcheck", "shell",
+             "onbuild", "maintainer", "arg"}
+
+
+@dataclass
+class BuildRequest:
+    dockerfile: str = "Dockerfile"
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    network_mode: str = ""
+    extra_hosts: list[str] = field(default_factory=list)
+    cache_from: list[str] = field(default_factory=list)
+    explain: bool = False
+    force_rm: bool = False
+
+
+class BuildFailed(BerthError):
+    status = 400
+
+
+@dataclass
+class _State:
+    """One stage while it is built."""
+
+    image_id: str  # "" for scratch
+    config: ImageConfig
+    args: dict[str, str] = field(default_factory=dict)  # build args in scope (declared in this stage)
+    shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))
+    hit: bool = True  # every step so far came from the cache
+
+
+class Builder:
+    def __init__(self, images: ImageService, containers: ContainerService, lifecycle: Lifecycle,
+                 files: FilesystemService, cache: BuildCacheIndex, tmp_dir: str) -> None:
+        self.images = images
+        self.containers = containers
+        self.lifecycle = lifecycle
+        self.files = files
+        self.cache = cache
+        self.tmp_dir = tmp_dir
+        self.no_cache = False
+
+    # -- the build ----------------------------------------------------------------------
+    async def build(self, req: BuildRequest, context_tar: str) -> AsyncIterator[dict]:
+        """Docker's build messages: ``{"stream": ...}`` lines, ``{"aux": {"ID": ...}}``, then the end."""
+        self.no_cache = req.no_cache  # FIXME(concurrent builds): one flag per builder
+        work = os.path.join(self.tmp_dir, f"build-{uuid.uuid4().hex}")
+        ctx = os.path.join(work, "context")
+        os.makedirs(ctx)
+        try:
+            await asyncio.to_thread(_extract_context, context_tar, ctx)
+            text = _read_dockerfile(ctx, req.dockerfile)
+            df = dfile.parse(text, os.path.basename(req.dockerfile) or "Dockerfile")
+            stages = dfile.needed_stages(df, req.target or None, req.build_args)
+            global_args = dfile.meta_args(df, req.build_args)
+            results: dict[int, str] = {}
+            used_args: set[str] = set()
+            total = sum(1 + len(s.instructions) for s in stages)
+            step = 0
+            image_id = ""
+            for stage in stages:
+                base = dfile.base_name(df, stage, global_args)
+                step += 1
+                yield {"stream": f"Step {step}/{total} : FROM {base}" + (f" AS {stage.name}" if stage.name else "")
+                       + "\n"}
+                state = self._from(df, base, results)
+                if state.image_id:
+                    yield {"stream": f" ---> {_short(state.image_id)}\n"}
+                insts = list(stage.instructions)
+                insts[0:0] = [dfile.parse_trigger(t) for t in state.config.onbuild]  # the base's ONBUILD first
+                state.config.onbuild = []
+                for inst in insts:
+                    step += 1 if inst in stage.instructions else 0
+                    yield {"stream": f"Step {step}/{total} : {inst.original.strip()}\n"}
+                    state.hit = False
+                    async for msg in self._step(df, state, inst, global_args, req, ctx, results, used_args):
+                        yield msg
+                    if state.hit:
+                        yield {"stream": " ---> Using cache\n"}
+                    yield {"stream": f" ---> {_short(state.image_id)}\n"}
+                results[stage.index] = state.image_id
+                image_id = state.image_id
+            if not image_id:
+                raise BuildFailed("No image was generated. Is your Dockerfile empty?")
+            if req.labels:
+                state = _State(image_id, self.images.index.get(image_id).config)
+                await self._commit_config(state, "LABEL " + " ".join(f"{k}={v}" for k, v in req.labels.items()),
+                                          lambda c: c.labels.update(req.labels))
+                image_id = state.image_id
+            unused = sorted(k for k in req.build_args if k not in used_args and k not in PROXY_ARGS)
+            if unused:
+                yield {"stream": f"[Warning] One or more build-args {unused} were not consumed\n"}
+            yield {"aux": {"ID": image_id}}
+            yield {"stream": f"Successfully built {_short(image_id)}\n"}
+            for t in req.tags:
+                self._tag(image_id, t)
+                yield {"stream": f"Successfully tagged {reference.parse(t)}\n"}
+        finally:
+            await asyncio.to_thread(remove_tree, work)
+
+    def _from(self, df: dfile.Dockerfile, base: str, results: dict[int, str]) -> _State:
+        if base.lower() == "scratch":
+            return _State("", ImageConfig(created=now_rfc3339()))
+        for s in df.stages:
+            if s.name and s.name == base.lower() and s.index in results:
+                img = self.images.index.get(results[s.index])
+                return _State(img.id, dataclasses.replace(img.config), shell=list(img.config.shell or DEFAULT_SHELL))
+        try:
+            img = self.images.resolve(base)
+        except NotFound:
+            raise BuildFailed(f"pull access denied for {base}, repository does not exist or may require "
+                              "'docker login': berth cannot pull yet; load or import the image first") from None
+        return _State(img.id, dataclasses.replace(img.config), shell=list(img.config.shell or DEFAULT_SHELL))
+
+    def _tag(self, image_id: str, name: str) -> None:
+        ref = reference.parse(name)
+        self.images.tag(image_id, ref.repository, ref.tag)
+
+    # -- one step ---------------------------------------------------------------------
+    async def _step(self, df, state: _State, inst, global_args: dict[str, str], req: BuildRequest, ctx: str,
+                    results: dict[int, str], used_args: set[str]) -> AsyncIterator[dict]:
+        env = _env_map(state.config.env)
+        scope = {**state.args, **env}  # ENV wins over ARG, as in Docker
+        raw, inst = inst, dfile.expand(inst, scope, df.escape)
+        cmd = inst.cmd
+        if cmd == "arg":
+            for k, v in dfile.key_values(inst):
+                given = req.build_args.get(k)
+                if k in req.build_args:
+                    used_args.add(k)
+                default = v if v is not None else global_args.get(k)
+                state.args[k] = given if given is not None else (default or "")
+            await self._commit_config(state, inst, lambda c: None, key_extra=json.dumps(state.args))
+            return
+        del raw
+        if cmd in ("run",):
+            used_args.update(k for k in state.args if k in req.build_args)
+        if cmd in _METADATA:
+            await self._metadata(state, inst)
+            return
+        if cmd == "workdir":
+            path = dfile.resolve_workdir(state.config.working_dir or "/", inst.args[0])
+            state.config.working_dir = path
+            await self._write_step(state, dfile.created_by(inst, state.shell, workdir=path),
+                                   lambda root: os.makedirs(resolve_in_root(root, path), 0o755, exist_ok=True), "")
+            return
+        if cmd in ("copy", "add"):
+            async for msg in self._copy(state, inst, ctx, results, df):
+                yield msg
+            return
+        if cmd == "run":
+            async for msg in self._run(state, inst, df, req):
+                yield msg
+            return
+        raise BuildFailed(f"Dockerfile parse error line {inst.line}: unknown instruction: {inst.cmd.upper()}")
+
+    async def _metadata(self, state: _State, inst) -> None:
+        cmd = inst.cmd
+
+        def apply(cfg: ImageConfig) -> None:
+            if cmd == "env":
+                env = _env_map(cfg.env)
+                for k, v in dfile.key_values(inst):
+                    env[k] = v or ""
+                cfg.env = [f"{k}={v}" for k, v in env.items()]
+            elif cmd == "label":
+                cfg.labels = {**cfg.labels, **{k: v or "" for k, v in dfile.key_values(inst)}}
+            elif cmd == "expose":
+                for p in inst.args:
+                    cfg.exposed_ports = {**cfg.exposed_ports, (p if "/" in p else p + "/tcp"): {}}
+            elif cmd == "user":
+                cfg.user = inst.args[0]
+            elif cmd == "volume":
+                vols = list(inst.args) if inst.json else " ".join(inst.args).split()
+                cfg.volumes = {**cfg.volumes, **{v: {} for v in vols}}
+            elif cmd == "cmd":
+                cfg.cmd = dfile.exec_or_shell(inst, state.shell)
+            elif cmd == "entrypoint":
+                cfg.entrypoint = dfile.exec_or_shell(inst, state.shell)
+                if not inst.json or cfg.cmd is None:
+                    cfg.cmd = None  # a new ENTRYPOINT resets the CMD inherited from the base
+            elif cmd == "stopsignal":
+                cfg.stop_signal = inst.args[0]
+            elif cmd == "healthcheck":
+                cfg.healthcheck = dfile.healthcheck(inst)
+            elif cmd == "shell":
+                state.shell = list(inst.args)
+                cfg.shell = list(inst.args)
+            elif cmd == "onbuild":
+                cfg.onbuild = list(cfg.onbuild) + [inst.original.split(None, 1)[1].strip()]
+            elif cmd == "maintainer":
+                cfg.author = " ".join(inst.args)
+        await self._commit_config(state, inst, apply)
+
+    async def _commit_config(self, state: _State, inst, apply, key_extra: str = "") -> None:
+        """A step that changes only the config: a new image with an empty-layer history entry."""
+        text = inst if isinstance(inst, str) else dfile.created_by(inst, state.shell)
+        key = _key(state.image_id, "config", text, key_extra)
+        cached = None if self.no_cache else self.cache.get(key)
+        if cached:
+            self._take(state, cached)
+            return
+        cfg = dataclasses.replace(state.config, env=list(state.config.env), labels=dict(state.config.labels))
+        apply(cfg)
+        now = now_rfc3339()
+        cfg.created = now
+        cfg.history = list(state.config.history) + [
+            {"created": now, "created_by": text if not isinstance(inst, str) or not text
+             else f"{_shell_text(state.shell)} #(nop)  {text}", "empty_layer": True}]
+        await self._register(state, cfg, None, key)
+
+    async def _register(self, state: _State, cfg: ImageConfig, layer: str | None, key: str) -> None:
+        parent = self.images.index.get(state.image_id) if state.image_id else None
+        files = [self.images.content.path(d) for d in (parent.config.diff_ids if parent else [])]
+        if layer:
+            files.append(layer)
+        async with self.images._lock:
+            image_id, _ = await asyncio.to_thread(self.images._register, cfg.to_json(), files, [])
+        self.cache.put(key, image_id, state.image_id, now_rfc3339())
+        state.image_id, state.config, state.hit = image_id, cfg, False
+
+    def _take(self, state: _State, image_id: str) -> None:
+        state.image_id, state.hit = image_id, True
+        state.config = dataclasses.replace(self.images.index.get(image_id).config)
+
+    # -- steps that change files --------------------------------------------------------------
+    async def _container(self, state: _State, cmd: list[str] | None, req: BuildRequest | None, env: list[str]):
+        spec = ContainerSpec(image=state.image_id, cmd=cmd or ["true"], entrypoint=[""] if cmd else None,
+                             env=env, user=state.config.user if cmd else "", working_dir=state.config.working_dir,
+                             network_mode=(req.network_mode if req and req.network_mode else "bridge"),
+                             extra_hosts=list(req.extra_hosts) if req else [])
+        c, _ = await self.containers.create(spec, None)
+        return c
+
+    async def _write_step(self, state: _State, text: str, write, key_extra: str) -> None:
+        """Run ``write(root)`` in a created container's root, then commit it as the next image."""
+        key = _key(state.image_id, "write", text, key_extra)
+        cached = None if self.no_cache else self.cache.get(key)
+        if cached:
+            self._take(state, cached)
+            return
+        if not state.image_id:  # scratch: an empty image to write on
+            await self._commit_config(state, "", lambda c: None)
+        c = await self._container(state, None, None, [])
+        try:
+            root = await asyncio.to_thread(self.containers.mount_rootfs, c)
+            try:
+                await asyncio.to_thread(write, root)
+            finally:
+                await asyncio.to_thread(self.containers.unmount_rootfs, c.id)
+            await self._commit_container(state, c, text, key)
+        finally:
+            await self.containers.remove(self.containers.refresh(c))
+
+    async def _commit_container(self, state: _State, c, created_by: str, key: str) -> None:
+        layer = os.path.join(self.tmp_dir, f"build-layer-{uuid.uuid4().hex}.tar")
+        try:
+            diff_id, empty = await asyncio.to_thread(self.files._write_layer, c, layer)
+            cfg = dataclasses.replace(state.config, env=list(state.config.env))
+            now = now_rfc3339()
+            cfg.created = now
+            entry = {"created": now, "created_by": created_by}
+            if empty:
+                entry["empty_layer"] = True
+            else:
+                cfg.diff_ids = list(state.config.diff_ids) + [diff_id]
+            cfg.history = list(state.config.history) + [entry]
+            await self._register(state, cfg, None if empty else layer, key)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(layer)
+
+    async def _run(self, state: _State, inst, df, req: BuildRequest) -> AsyncIterator[dict]:
+        argv = dfile.exec_or_shell(inst, state.shell)
+        args_env = [f"{k}={v}" for k, v in state.args.items()]
+        key_extra = json.dumps(sorted(args_env))
+        key = _key(state.image_id, "run", json.dumps(argv), key_extra)
+        cached = None if req.no_cache else self.cache.get(key)
+        if cached:
+            self._take(state, cached)
+            return
+        if req.explain:
+            yield {"stream": f" ---> Cache miss: {self._why(state, key)}\n"}
+        env = list(state.config.env) + [e for e in args_env if e.split("=", 1)[0] not in _env_map(state.config.env)]
+        c = await self._container(state, argv, req, env)
+        try:
+            yield {"stream": f" ---> Running in {c.id[:12]}\n"}
+            session = await self.lifecycle.attach(c.id, False)
+            waiter = None
+            try:
+                await self.lifecycle.start(c.id)
+                waiter = self.lifecycle.wait(c.id, "next-exit")
+                async for _, data in session.frames():
+                    yield {"stream": data.decode(errors="replace")}
+            finally:
+                session.close()
+            code, _ = await (waiter or self.lifecycle.wait(c.id, "not-running"))
+            if code != 0:
+                shown = json.dumps(argv) if inst.json else " ".join(argv)
+                raise BuildFailed(f"The command '{shown}' returned a non-zero code: {code}")
+            await self._commit_container(state, self.containers.refresh(c), dfile.created_by(
+                inst, state.shell, run_args=args_env or None), key)
+        finally:
+            with contextlib.suppress(BerthError):
+                await self.lifecycle.force_remove(c.id)
+
+    async def _copy(self, state: _State, inst, ctx: str, results: dict[int, str], df) -> AsyncIterator[dict]:
+        spec = dfile.copy_parts(inst)
+        sources, dest = list(spec.sources), spec.dest
+        src_root, holder = ctx, None
+        if spec.from_:
+            ref = spec.from_
+            stage = dfile.stage_by_name(df, ref)
+            image_id = results.get(stage.index) if stage else None
+            if image_id is None:
+                try:
+                    image_id = self.images.resolve(ref).id
+                except NotFound:
+                    raise BuildFailed(f"invalid from flag value {ref}: {ref} not found") from None
+            holder = await self._container(_State(image_id, self.images.index.get(image_id).config), None, None, [])
+            src_root = await asyncio.to_thread(self.containers.mount_rootfs, holder)
+        try:
+            matched = await asyncio.to_thread(_expand_sources, src_root, sources, holder is None)
+            digest = await asyncio.to_thread(_hash_sources, src_root, matched)
+            chown, chmod = spec.chown, spec.chmod
+            if not dest.startswith("/"):
+                dest = os.path.join(state.config.working_dir or "/", dest) + ("/" if dest.endswith("/") else "")
+            text = dfile.created_by(inst, state.shell, source_hashes=[digest])
+            owner = _owner(chown)
+            await self._write_step(state, text, lambda root: _copy_into(
+                root, src_root, matched, dest, owner, chmod, inst.cmd == "add" and holder is None and spec.unpack is not False,
+                dest_is_dir=dest.endswith("/") or len(matched) > 1 or any(os.path.isdir(os.path.join(src_root, m))
+                                                                            for m in matched)), digest)
+        finally:
+            if holder is not None:
+                await asyncio.to_thread(self.containers.unmount_rootfs, holder.id)
+                await self.containers.remove(self.containers.refresh(holder))
+        yield {"stream": ""}
+
+    def _why(self, state: _State, key: str) -> str:
+        return "no earlier build made this step on this parent (" + _short(state.image_id or "scratch") + ")"
+
+    # -- cache housekeeping ------------------------------------------------------------------
+    def hidden(self) -> set[str]:
+        return self.cache.intermediate()
+
+    async def prune(self) -> tuple[list[str], int]:
+        """``builder prune``: forget every cached step and remove the untagged images only the cache held."""
+        ids = self.cache.images() | self.cache.intermediate()
+        self.cache.clear()
+        users = self.containers.users_of_images()
+        gone, space = [], 0
+        for image_id in sorted(ids):
+            img = self.images.index.get(image_id)
+            if img is None or img.tags or image_id in users:
+                continue
+            try:
+                await self.images.delete(image_id, False, users)
+            except BerthError:
+                continue
+            gone.append(image_id)
+            space += img.size
+        return gone, space
+
+    def usage(self) -> list[dict]:
+        """``system df``'s build cache: one record per cached step."""
+        out = []
+        for image_id in sorted(self.cache.images()):
+            img = self.images.index.get(image_id)
+            if img is not None:
+                out.append({"ID": _short(image_id), "Type": "regular", "Size": 0, "Shared": False,
+                            "InUse": False, "CreatedAt": img.created, "UsageCount": 1, "Description": ""})
+        return out
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":")[-1][:12]
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _env_map(env: list[str]) -> dict[str, str]:
+    return dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+
+
+def _shell_text(shell: list[str]) -> str:
+    return " ".join(shell)
+
+
+def _owner(chown: str) -> tuple[int, int] | None:
+    if not chown:
+        return None
+    user, _, group = chown.partition(":")
+    if not user.isdigit() or group and not group.isdigit():
+        raise BuildFailed(f"berth resolves --chown numerically only: {chown!r}")
+    return int(user), int(group or user)
+
+
+def _read_dockerfile(ctx: str, name: str) -> str:
+    path = resolve_in_root(ctx, name)
+    if not os.path.isfile(path):
+        raise BuildFailed(f"Cannot locate specified Dockerfile: {name}")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def _extract_into(tar_path: str, dest: str) -> None:
+    """A tar (plain or compressed), safely: nothing lands outside ``dest``."""
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with open(tar_path, "rb") as f:
+            TreeExtractor(fd).run(decompress_stream(f))
+    finally:
+        os.close(fd)
+
+
+def _extract_context(tar_path: str, dest: str) -> None:
+    if os.path.getsize(tar_path) == 0:
+        raise BuildFailed("the build context is empty: send a tar of the context")
+    _extract_into(tar_path, dest)
+
+
+def _expand_sources(root: str, sources: list[str], from_context: bool) -> list[str]:
+    """Each source (globs allowed) as paths relative to ``root``; Docker's errors for missing ones."""
+    import glob
+    out = []
+    for s in sources:
+        rel = os.path.normpath(s.lstrip("/")) if s not in (".", "./") else "."
+        if rel.startswith(".."):
+            raise BuildFailed(f"forbidden path outside the build context: {s} ()")
+        if any(ch in rel for ch in "*?["):
+            found = sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, rel)))
+            if not found:
+                raise BuildFailed("COPY failed: no source files were specified")
+            out += found
+            continue
+        if not os.path.lexists(os.path.join(root, rel)):
+            where = "build context" if from_context else "image"
+            raise BuildFailed(f"COPY failed: file not found in {where} or excluded by .dockerignore: stat {s}: "
+                              "file does not exist")
+        out.append(rel)
+    return out
+
+
+def _hash_sources(root: str, rels: list[str]) -> str:
+    """The content and metadata of every source file, as one digest (Docker's ``file:``/``dir:`` hash)."""
+    h = hashlib.sha256()
+    for rel in rels:
+        top = os.path.join(root, rel)
+        walk = [top] if not os.path.isdir(top) or os.path.islink(top) else sorted(
+            [top] + [os.path.join(d, n) for d, dirs, files in os.walk(top) for n in dirs + files])
+        for p in walk:
+            st = os.lstat(p)
+            h.update(f"{os.path.relpath(p, root)}\x00{st.st_mode}\x00{st.st_uid}\x00{st.st_gid}\x00".encode())
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+            elif stat.S_ISLNK(st.st_mode):
+                h.update(os.readlink(p).encode())
+    kind = "dir" if len(rels) == 1 and os.path.isdir(os.path.join(root, rels[0])) else "file"
+    return f"{kind}:{h.hexdigest()}" if len(rels) == 1 else f"multi:{h.hexdigest()}"
+
+
+def _copy_into(root: str, src_root: str, rels: list[str], dest: str, owner, chmod: str, extract: bool,
+               dest_is_dir: bool) -> None:
+    """Docker's COPY rules: a directory's content (not itself) goes into dest; a file goes to dest, or
+    into it when dest ends with / or several sources are given; ADD unpacks local tar archives."""
+    target = resolve_in_root(root, dest)
+    if dest_is_dir:
+        os.makedirs(target, 0o755, exist_ok=True)
+    for rel in rels:
+        src = os.path.join(src_root, rel)
+        if os.path.isdir(src) and not os.path.islink(src):
+            _copy_tree(src, target, owner, chmod)
+            continue
+        if extract and tarfile.is_tarfile(src):  # ADD unpacks a local archive into dest
+            os.makedirs(target, 0o755, exist_ok=True)
+            _extract_into(src, target)
+            continue
+        to = os.path.join(target, os.path.basename(rel)) if dest_is_dir else target
+        os.makedirs(os.path.dirname(to), 0o755, exist_ok=True)
+        _copy_one(src, to, owner, chmod)
+
+
+def _copy_tree(src: str, dst: str, owner, chmod: str) -> None:
+    os.makedirs(dst, exist_ok=True)
+    for entry in os.scandir(src):
+        s, d = entry.path, os.path.join(dst, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            os.makedirs(d, exist_ok=True)
+            shutil.copystat(s, d)
+            _own(d, owner, chmod, s)
+            _copy_tree(s, d, owner, chmod)
+        else:
+            _copy_one(s, d, owner, chmod)
+
+
+def _copy_one(src: str, dst: str, owner, chmod: str) -> None:
+    if os.path.lexists(dst) and not os.path.isdir(dst):
+        os.unlink(dst)
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+    else:
+        shutil.copy2(src, dst)
+    _own(dst, owner, chmod, src)
+
+
+def _own(path: str, owner, chmod: str, src: str) -> None:
+    """Docker's COPY: files belong to root (or --chown), with their modes (or --chmod)."""
+    uid, gid = owner or (0, 0)
+    os.lchown(path, uid, gid)
+    if chmod and not os.path.islink(path):
+        os.chmod(path, int(chmod, 8))
+    del src
+

@@ -1,0 +1,33 @@
+"""The build cache: a step's key (parent image, instruction, inputs) → the image that step made."""
+from __future__ import annotations
+
+from berth.store.db import Database
+
+
+class BuildCacheIndex:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, key: str) -> str | None:
+        row = self.db.one("SELECT b.image_id FROM build_cache b JOIN images i ON i.id = b.image_id WHERE b.key=?",
+                          (key,))
+        return row[0] if row else None
+
+    def put(self, key: str, image_id: str, parent_id: str, created: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("INSERT OR REPLACE INTO build_cache(key, image_id, parent_id, created) VALUES (?,?,?,?)",
+                         (key, image_id, parent_id, created))
+
+    def intermediate(self) -> set[str]:
+        """Images that later build steps were made on: hidden from ``images`` unless tagged or ``-a``."""
+        return {r[0] for r in self.db.query(
+            "SELECT DISTINCT b.parent_id FROM build_cache b JOIN build_cache c ON c.image_id = b.parent_id")}
+
+    def images(self) -> set[str]:
+        return {r[0] for r in self.db.query("SELECT DISTINCT image_id FROM build_cache")}
+
+    def clear(self) -> int:
+        with self.db.write() as conn:
+            n = conn.execute("SELECT count(*) FROM build_cache").fetchone()[0]
+            conn.execute("DELETE FROM build_cache")
+        return n
