@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from berth.build import dockerfile as dfile
+from berth.build.words import unused_args_warning
 from berth.errors import BerthError, NotFound
 from berth.runtime.logs import now_rfc3339
 from berth.store.build_cache import BuildCacheIndex
@@ -49,6 +50,7 @@ class BuildRequest:
     build_args: dict[str, str | None] = field(default_factory=dict)
     target: str = ""
     no_cache: bool = False
+    cmd_set: bool = False  # a CMD of this stage (then ENTRYPOINT keeps it)
     labels: dict[str, str] = field(default_factory=dict)
     network_mode: str = ""
     extra_hosts: list[str] = field(default_factory=list)
@@ -69,7 +71,8 @@ class _State:
     config: ImageConfig
     args: dict[str, str] = field(default_factory=dict)  # build args in scope (declared in this stage)
     shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))
-    hit: bool = True  # every step so far came from the cache
+    hit: bool = True  # the last step came from the cache
+    no_cache: bool = False
 
 
 class Builder:
@@ -81,12 +84,10 @@ class Builder:
         self.files = files
         self.cache = cache
         self.tmp_dir = tmp_dir
-        self.no_cache = False
 
     # -- the build ----------------------------------------------------------------------
     async def build(self, req: BuildRequest, context_tar: str) -> AsyncIterator[dict]:
         """Docker's build messages: ``{"stream": ...}`` lines, ``{"aux": {"ID": ...}}``, then the end."""
-        self.no_cache = req.no_cache  # FIXME(concurrent builds): one flag per builder
         work = os.path.join(self.tmp_dir, f"build-{uuid.uuid4().hex}")
         ctx = os.path.join(work, "context")
         os.makedirs(ctx)
@@ -107,6 +108,7 @@ class Builder:
                 yield {"stream": f"Step {step}/{total} : FROM {base}" + (f" AS {stage.name}" if stage.name else "")
                        + "\n"}
                 state = self._from(df, base, results)
+                state.no_cache = req.no_cache
                 if state.image_id:
                     yield {"stream": f" ---> {_short(state.image_id)}\n"}
                 insts = list(stage.instructions)
@@ -132,7 +134,7 @@ class Builder:
                 image_id = state.image_id
             unused = sorted(k for k in req.build_args if k not in used_args and k not in PROXY_ARGS)
             if unused:
-                yield {"stream": f"[Warning] One or more build-args {unused} were not consumed\n"}
+                yield {"stream": unused_args_warning(unused)}
             yield {"aux": {"ID": image_id}}
             yield {"stream": f"Successfully built {_short(image_id)}\n"}
             for t in req.tags:
@@ -218,10 +220,11 @@ class Builder:
                 cfg.volumes = {**cfg.volumes, **{v: {} for v in vols}}
             elif cmd == "cmd":
                 cfg.cmd = dfile.exec_or_shell(inst, state.shell)
+                state.cmd_set = True
             elif cmd == "entrypoint":
                 cfg.entrypoint = dfile.exec_or_shell(inst, state.shell)
-                if not inst.json or cfg.cmd is None:
-                    cfg.cmd = None  # a new ENTRYPOINT resets the CMD inherited from the base
+                if not state.cmd_set:
+                    cfg.cmd = None  # a new ENTRYPOINT resets a CMD the stage did not set itself
             elif cmd == "stopsignal":
                 cfg.stop_signal = inst.args[0]
             elif cmd == "healthcheck":
@@ -239,7 +242,7 @@ class Builder:
         """A step that changes only the config: a new image with an empty-layer history entry."""
         text = inst if isinstance(inst, str) else dfile.created_by(inst, state.shell)
         key = _key(state.image_id, "config", text, key_extra)
-        cached = None if self.no_cache else self.cache.get(key)
+        cached = None if state.no_cache else self.cache.get(key)
         if cached:
             self._take(state, cached)
             return
@@ -278,7 +281,7 @@ class Builder:
     async def _write_step(self, state: _State, text: str, write, key_extra: str) -> None:
         """Run ``write(root)`` in a created container's root, then commit it as the next image."""
         key = _key(state.image_id, "write", text, key_extra)
-        cached = None if self.no_cache else self.cache.get(key)
+        cached = None if state.no_cache else self.cache.get(key)
         if cached:
             self._take(state, cached)
             return

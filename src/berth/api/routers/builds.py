@@ -50,11 +50,14 @@ def routes(app: web.Application) -> list:
             reference.parse(t)  # 400 for a bad tag, before anything runs
         path = await spool_body(request, app["tmp_dir"])
         resp = await json_stream(request)
+        quiet = qbool(request, "q")
         try:
             async for msg in builder.build(req, path):
-                if msg.get("stream") == "":
+                if msg.get("stream") == "" or quiet and "stream" in msg:
                     continue
                 await write_json_line(resp, msg)
+                if quiet and "aux" in msg:  # -q: the image ID alone, as dockerd sends it
+                    await write_json_line(resp, {"stream": msg["aux"]["ID"] + "\n"})
         except BerthError as e:
             with contextlib.suppress(ConnectionError):
                 await write_json_line(resp, {"errorDetail": {"message": e.message}, "error": e.message})
