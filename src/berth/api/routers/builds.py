@@ -1,6 +1,7 @@
 """/build and /build/prune: the classic builder's API, streaming Docker's JSON messages."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -51,18 +52,33 @@ def routes(app: web.Application) -> list:
         path = await spool_body(request, app["tmp_dir"])
         resp = await json_stream(request)
         quiet = qbool(request, "q")
+        steps = builder.build(req, path)
+
+        async def run() -> None:
+            try:
+                async for msg in steps:
+                    if msg.get("stream") == "" or quiet and "stream" in msg:
+                        continue
+                    await write_json_line(resp, msg)
+                    if quiet and "aux" in msg:  # -q: the image ID alone, as dockerd sends it
+                        await write_json_line(resp, {"stream": msg["aux"]["ID"] + "\n"})
+            except BerthError as e:
+                with contextlib.suppress(ConnectionError):
+                    await write_json_line(resp, {"errorDetail": {"message": e.message}, "error": e.message})
+            finally:
+                await steps.aclose()  # a step's container goes even when the client left mid-step
+
+        task = asyncio.ensure_future(run())
         try:
-            async for msg in builder.build(req, path):
-                if msg.get("stream") == "" or quiet and "stream" in msg:
-                    continue
-                await write_json_line(resp, msg)
-                if quiet and "aux" in msg:  # -q: the image ID alone, as dockerd sends it
-                    await write_json_line(resp, {"stream": msg["aux"]["ID"] + "\n"})
-        except BerthError as e:
-            with contextlib.suppress(ConnectionError):
-                await write_json_line(resp, {"errorDetail": {"message": e.message}, "error": e.message})
-        except ConnectionError:
-            pass  # the client went: the build stopped with it (its containers removed on the way out)
+            while not task.done():  # a client that leaves stops the build, even during a silent RUN
+                await asyncio.wait([task], timeout=0.25)
+                if request.transport is None or request.transport.is_closing():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                        await task
+                    break
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
         finally:
             os.unlink(path)
         with contextlib.suppress(ConnectionError):
