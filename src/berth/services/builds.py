@@ -51,6 +51,9 @@ class BuildRequest:
     target: str = ""
     no_cache: bool = False
     cmd_set: bool = False  # a CMD of this stage (then ENTRYPOINT keeps it)
+    step: str = ""  # the instruction being built, as written, and its inputs (for --explain)
+    detail: dict = field(default_factory=dict)
+    why: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     network_mode: str = ""
     extra_hosts: list[str] = field(default_factory=list)
@@ -117,11 +120,14 @@ class Builder:
                 for inst in insts:
                     step += 1 if inst in stage.instructions else 0
                     yield {"stream": f"Step {step}/{total} : {inst.original.strip()}\n"}
-                    state.hit = False
+                    state.hit, state.why = False, ""
+                    state.step, state.detail = inst.original.strip(), {"args": dict(state.args)}
                     async for msg in self._step(df, state, inst, global_args, req, ctx, results, used_args):
                         yield msg
                     if state.hit:
                         yield {"stream": " ---> Using cache\n"}
+                    elif req.explain and state.why:
+                        yield {"stream": f" ---> Cache miss: {state.why}\n"}
                     yield {"stream": f" ---> {_short(state.image_id)}\n"}
                 results[stage.index] = state.image_id
                 image_id = state.image_id
@@ -262,7 +268,8 @@ class Builder:
             files.append(layer)
         async with self.images._lock:
             image_id, _ = await asyncio.to_thread(self.images._register, cfg.to_json(), files, [])
-        self.cache.put(key, image_id, state.image_id, now_rfc3339())
+        state.why = self._why(state)
+        self.cache.put(key, image_id, state.image_id, now_rfc3339(), state.step, json.dumps(state.detail))
         state.image_id, state.config, state.hit = image_id, cfg, False
 
     def _take(self, state: _State, image_id: str) -> None:
@@ -325,8 +332,6 @@ class Builder:
         if cached:
             self._take(state, cached)
             return
-        if req.explain:
-            yield {"stream": f" ---> Cache miss: {self._why(state, key)}\n"}
         env = list(state.config.env) + [e for e in args_env if e.split("=", 1)[0] not in _env_map(state.config.env)]
         c = await self._container(state, argv, req, env)
         try:
@@ -367,7 +372,8 @@ class Builder:
             src_root = await asyncio.to_thread(self.containers.mount_rootfs, holder)
         try:
             matched = await asyncio.to_thread(_expand_sources, src_root, sources, holder is None)
-            digest = await asyncio.to_thread(_hash_sources, src_root, matched)
+            digest, per_file = await asyncio.to_thread(_hash_sources, src_root, matched)
+            state.detail["files"] = per_file
             chown, chmod = spec.chown, spec.chmod
             if not dest.startswith("/"):
                 dest = os.path.join(state.config.working_dir or "/", dest) + ("/" if dest.endswith("/") else "")
@@ -383,8 +389,31 @@ class Builder:
                 await self.containers.remove(self.containers.refresh(holder))
         yield {"stream": ""}
 
-    def _why(self, state: _State, key: str) -> str:
-        return "no earlier build made this step on this parent (" + _short(state.image_id or "scratch") + ")"
+    def _why(self, state: _State) -> str:
+        """``--explain``: what differs from the last time this instruction was built."""
+        if state.no_cache:
+            return "--no-cache"
+        last = self.cache.last(state.step)
+        if last is None:
+            return "this instruction was never built before"
+        parent, detail = last[0], json.loads(last[1])
+        if parent != state.image_id:
+            return f"the step before changed (parent was {_short(parent) or 'scratch'}, now " \
+                   f"{_short(state.image_id) or 'scratch'})"
+        reasons = []
+        old_args, new_args = detail.get("args", {}), state.detail.get("args", {})
+        for k in sorted(set(old_args) | set(new_args)):
+            if old_args.get(k) != new_args.get(k):
+                reasons.append(f"build arg {k} changed: {old_args.get(k)!r} -> {new_args.get(k)!r}")
+        old_files, new_files = detail.get("files", {}), state.detail.get("files", {})
+        for f in sorted(set(old_files) | set(new_files)):
+            if f not in old_files:
+                reasons.append(f"file added: {f}")
+            elif f not in new_files:
+                reasons.append(f"file removed: {f}")
+            elif old_files[f] != new_files[f]:
+                reasons.append(f"file changed: {f}")
+        return "; ".join(reasons) or "the instruction's inputs changed"
 
     # -- cache housekeeping ------------------------------------------------------------------
     def hidden(self) -> set[str]:
@@ -490,24 +519,29 @@ def _expand_sources(root: str, sources: list[str], from_context: bool) -> list[s
     return out
 
 
-def _hash_sources(root: str, rels: list[str]) -> str:
-    """The content and metadata of every source file, as one digest (Docker's ``file:``/``dir:`` hash)."""
+def _hash_sources(root: str, rels: list[str]) -> tuple[str, dict[str, str]]:
+    """The content and metadata of every source file, as one digest (Docker's ``file:``/``dir:`` hash),
+    and each file's own digest (what ``--explain`` compares)."""
     h = hashlib.sha256()
+    files: dict[str, str] = {}
     for rel in rels:
         top = os.path.join(root, rel)
         walk = [top] if not os.path.isdir(top) or os.path.islink(top) else sorted(
             [top] + [os.path.join(d, n) for d, dirs, files in os.walk(top) for n in dirs + files])
         for p in walk:
             st = os.lstat(p)
-            h.update(f"{os.path.relpath(p, root)}\x00{st.st_mode}\x00{st.st_uid}\x00{st.st_gid}\x00".encode())
+            one = hashlib.sha256(f"{st.st_mode}\x00{st.st_uid}\x00{st.st_gid}\x00".encode())
             if stat.S_ISREG(st.st_mode):
                 with open(p, "rb") as f:
                     for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
+                        one.update(chunk)
             elif stat.S_ISLNK(st.st_mode):
-                h.update(os.readlink(p).encode())
+                one.update(os.readlink(p).encode())
+            rel_p = os.path.relpath(p, root)
+            files[rel_p] = one.hexdigest()
+            h.update(f"{rel_p}\x00{files[rel_p]}\x00".encode())
     kind = "dir" if len(rels) == 1 and os.path.isdir(os.path.join(root, rels[0])) else "file"
-    return f"{kind}:{h.hexdigest()}" if len(rels) == 1 else f"multi:{h.hexdigest()}"
+    return (f"{kind}:{h.hexdigest()}" if len(rels) == 1 else f"multi:{h.hexdigest()}"), files
 
 
 def _copy_into(root: str, src_root: str, rels: list[str], dest: str, owner, chmod: str, extract: bool,

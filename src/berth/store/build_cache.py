@@ -13,10 +13,16 @@ class BuildCacheIndex:
                           (key,))
         return row[0] if row else None
 
-    def put(self, key: str, image_id: str, parent_id: str, created: str) -> None:
+    def put(self, key: str, image_id: str, parent_id: str, created: str, step: str = "", detail: str = "{}") -> None:
         with self.db.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO build_cache(key, image_id, parent_id, created) VALUES (?,?,?,?)",
-                         (key, image_id, parent_id, created))
+            conn.execute("INSERT OR REPLACE INTO build_cache(key, image_id, parent_id, created, step, detail) "
+                         "VALUES (?,?,?,?,?,?)", (key, image_id, parent_id, created, step, detail))
+
+    def last(self, step: str) -> tuple[str, str] | None:
+        """(parent ID, detail JSON) of the newest cached run of the instruction ``step``."""
+        row = self.db.one("SELECT parent_id, detail FROM build_cache WHERE step=? ORDER BY created DESC, rowid DESC "
+                          "LIMIT 1", (step,))
+        return (row[0], row[1]) if row else None
 
     def intermediate(self) -> set[str]:
         """Images that later build steps were made on: hidden from ``images`` unless tagged or ``-a``."""

@@ -20,8 +20,10 @@ Schema (version 5; each migration below is applied once, in order):
   (version 3). Removing the container removes its endpoints; a network with endpoints cannot go.
 - ``volumes(name, config, created)``: write-once (version 4); ``config`` is a Volume's JSON. Its data is
   ``volumes/<name>/_data``; which containers use it is in their mount points.
-- ``build_cache(key, image_id, parent_id, created)`` (version 5): a build step's cache key → the image it
-  made on top of ``parent_id``. Images that are only the parents of later steps are hidden from lists.
+- ``build_cache(key, image_id, parent_id, created, step, detail)`` (version 5): a build step's cache key →
+  the image it made on top of ``parent_id``; ``step`` is the instruction as written and ``detail`` its
+  inputs (build args, copied files' hashes), for ``--explain``. Images that are only the parents of later
+  steps are hidden from lists.
 """
 from __future__ import annotations
 
@@ -119,9 +121,12 @@ _MIGRATIONS = [
         key TEXT PRIMARY KEY,
         image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
         parent_id TEXT NOT NULL,
-        created TEXT NOT NULL
+        created TEXT NOT NULL,
+        step TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX build_cache_image ON build_cache(image_id);
+    CREATE INDEX build_cache_step ON build_cache(step);
     CREATE INDEX build_cache_parent ON build_cache(parent_id);
     """,
 ]
