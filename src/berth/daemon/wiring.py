@@ -102,6 +102,7 @@ def build(cfg: DaemonConfig) -> Engine:
     monitoring = MonitoringService(containers)
     execs = ExecService(lifecycle, cfg.exec_root)
     files = FilesystemService(containers, images, lifecycle, tmp_dir)
-    builder = Builder(images, containers, lifecycle, files, build_cache, tmp_dir)
+    builder = Builder(images, containers, lifecycle, files, build_cache, tmp_dir,
+                      os.path.join(cfg.data_root, "build-mounts"))
     return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
                   HealthMonitor(lifecycle, execs), files, networks, sandboxes, volumes, builder)

@@ -80,7 +80,8 @@ class _State:
 
 class Builder:
     def __init__(self, images: ImageService, containers: ContainerService, lifecycle: Lifecycle,
-                 files: FilesystemService, cache: BuildCacheIndex, tmp_dir: str) -> None:
+                 files: FilesystemService, cache: BuildCacheIndex, tmp_dir: str, mounts_root: str) -> None:
+        self.mounts_root = mounts_root  # RUN --mount=type=cache directories, kept between builds
         self.images = images
         self.containers = containers
         self.lifecycle = lifecycle
@@ -200,7 +201,7 @@ class Builder:
                 yield msg
             return
         if cmd == "run":
-            async for msg in self._run(state, inst, df, req):
+            async for msg in self._run(state, inst, df, req, ctx):
                 yield msg
             return
         raise BuildFailed(f"Dockerfile parse error line {inst.line}: unknown instruction: {inst.cmd.upper()}")
@@ -277,11 +278,12 @@ class Builder:
         state.config = dataclasses.replace(self.images.index.get(image_id).config)
 
     # -- steps that change files --------------------------------------------------------------
-    async def _container(self, state: _State, cmd: list[str] | None, req: BuildRequest | None, env: list[str]):
+    async def _container(self, state: _State, cmd: list[str] | None, req: BuildRequest | None, env: list[str],
+                         mounts: list[dict] | None = None):
         spec = ContainerSpec(image=state.image_id, cmd=cmd or ["true"], entrypoint=[""] if cmd else None,
                              env=env, user=state.config.user if cmd else "", working_dir=state.config.working_dir,
                              network_mode=(req.network_mode if req and req.network_mode else "bridge"),
-                             extra_hosts=list(req.extra_hosts) if req else [])
+                             extra_hosts=list(req.extra_hosts) if req else [], mount_requests=list(mounts or []))
         c, _ = await self.containers.create(spec, None)
         return c
 
@@ -323,17 +325,48 @@ class Builder:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layer)
 
-    async def _run(self, state: _State, inst, df, req: BuildRequest) -> AsyncIterator[dict]:
+    def _run_mounts(self, state: _State, inst, ctx: str) -> tuple[list[dict], str]:
+        """RUN --mount: cache dirs kept between builds, binds of the context (read-only unless rw), tmpfs.
+        Returns the container's mounts and what the cache key must cover (the bound content)."""
+        mounts, keyed = [], []
+        for m in dfile.run_mounts(inst):
+            target = m.get("target") or m.get("dst") or m.get("destination")
+            if not target:
+                raise BuildFailed(f"dockerfile parse error on line {inst.line}: mount target is required")
+            kind = m["type"]
+            if kind == "cache":
+                d = os.path.join(self.mounts_root, hashlib.sha256((m.get("id") or target).encode()).hexdigest())
+                os.makedirs(d, 0o755, exist_ok=True)
+                mounts.append({"Type": "bind", "Source": d, "Target": target})
+                keyed.append(f"cache:{m.get('id') or target}:{target}")
+            elif kind == "bind" and not m.get("from"):
+                source = m.get("source") or m.get("src") or "."
+                host = resolve_in_root(ctx, source)
+                if not os.path.exists(host):
+                    raise BuildFailed(f"failed to compute cache key: {source}: not found in the build context")
+                rw = m.get("rw") == "true" or m.get("readwrite") == "true"
+                mounts.append({"Type": "bind", "Source": host, "Target": target, "ReadOnly": not rw})
+                keyed.append(f"bind:{target}:{_hash_sources(ctx, [os.path.relpath(host, ctx)])[0]}")
+            elif kind == "tmpfs":
+                mounts.append({"Type": "tmpfs", "Target": target})
+                keyed.append(f"tmpfs:{target}")
+            else:
+                raise BuildFailed(f"RUN --mount=type={kind}{',from=' if m.get('from') else ''}... is not "
+                                  "supported by berth yet")
+        return mounts, json.dumps(keyed)
+
+    async def _run(self, state: _State, inst, df, req: BuildRequest, ctx: str) -> AsyncIterator[dict]:
         argv = dfile.exec_or_shell(inst, state.shell)
         args_env = [f"{k}={v}" for k, v in state.args.items()]
-        key_extra = json.dumps(sorted(args_env))
+        mounts, mounts_key = self._run_mounts(state, inst, ctx)
+        key_extra = json.dumps(sorted(args_env)) + mounts_key
         key = _key(state.image_id, "run", json.dumps(argv), key_extra)
         cached = None if req.no_cache else self.cache.get(key)
         if cached:
             self._take(state, cached)
             return
         env = list(state.config.env) + [e for e in args_env if e.split("=", 1)[0] not in _env_map(state.config.env)]
-        c = await self._container(state, argv, req, env)
+        c = await self._container(state, argv, req, env, mounts)
         try:
             yield {"stream": f" ---> Running in {c.id[:12]}\n"}
             session = await self.lifecycle.attach(c.id, False)
