@@ -16,7 +16,7 @@ COMMANDS = {
     "inspect": ("inspect", "inspect"),
     "images": ("images", "images"), "rmi": ("images", "rmi"), "tag": ("images", "tag"),
     "import": ("images", "import_"), "load": ("images", "load"), "save": ("images", "save"),
-    "history": ("images", "history"),
+    "history": ("images", "history"), "build": ("build", "build"),
     "info": ("system", "info"), "version": ("system", "version"), "events": ("events", "events"),
 }
 MANAGEMENT = {
@@ -29,7 +29,8 @@ MANAGEMENT = {
                   "prune": ("containers", "prune")},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "import": "import",
               "load": "load", "save": "save", "history": "history", "inspect": ("images", "inspect_image"),
-              "prune": ("images", "prune")},
+              "prune": ("images", "prune"), "build": "build"},
+    "builder": {"build": "build", "prune": ("build", "builder_prune")},
     "system": {"df": ("system", "df"), "info": "info", "events": "events"},
     "network": {"create": ("networks", "create"), "ls": ("networks", "ls"), "list": ("networks", "ls"),
                 "inspect": ("networks", "inspect"), "rm": ("networks", "rm"), "remove": ("networks", "rm"),
@@ -46,11 +47,12 @@ A container engine that speaks the Docker Engine API.
 Commands:
   run create start stop kill restart rm ps logs wait attach exec inspect pause unpause rename
   cp diff export commit stats top update port
-  images rmi tag import load save history info version events
+  images rmi tag import load save history build info version events
 Management commands:
   container  (ls, run, create, start, stop, kill, restart, rm, logs, wait, inspect, prune, pause, unpause,
               rename, cp, diff, export, commit, stats, top)
-  image      (ls, rm, tag, import, load, save, history, inspect, prune)
+  image      (ls, rm, tag, import, load, save, history, inspect, prune, build)
+  builder    (build, prune)
   system     (df, info)
   network    (create, ls, inspect, rm, prune, connect, disconnect)
   volume     (create, ls, inspect, rm, prune)

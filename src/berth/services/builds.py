@@ -525,8 +525,15 @@ def _extract_into(tar_path: str, dest: str) -> None:
 
 
 def _extract_context(tar_path: str, dest: str) -> None:
-    if os.path.getsize(tar_path) == 0:
+    size = os.path.getsize(tar_path)
+    if size == 0:
         raise BuildFailed("the build context is empty: send a tar of the context")
+    with open(tar_path, "rb+") as f:
+        magic = f.read(6)
+        if magic[:2] != b"\x1f\x8b" and not magic.startswith((b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")):
+            # docker CLI 28 sends -f - contexts without the last entry's padding and the end blocks
+            f.seek(0, os.SEEK_END)
+            f.write(b"\0" * ((-size) % 512 + 1024))
     _extract_into(tar_path, dest)
 
 

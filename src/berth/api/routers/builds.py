@@ -35,7 +35,7 @@ def build_request(request: web.Request) -> BuildRequest:
         dockerfile=q.get("dockerfile") or "Dockerfile", tags=q.getall("t", []),
         build_args=_json_param(request, "buildargs"), target=q.get("target", ""), no_cache=qbool(request, "nocache"),
         labels=_json_param(request, "labels"), network_mode=q.get("networkmode", ""),
-        extra_hosts=[h for h in (q.get("extrahosts") or "").split(",") if h],
+        extra_hosts=[h for v in q.getall("extrahosts", []) for h in v.split(",") if h],
         cache_from=json.loads(cache_from) if cache_from else [], explain=qbool(request, "explain"),
         force_rm=qbool(request, "forcerm"))
 
