@@ -12,6 +12,7 @@ import tarfile
 
 import pytest
 
+from berth.cli import build_context as bc
 from berth.cli.commands import build as b
 from berth.cli.common import Exit, Usage
 from berth.cli.main import COMMANDS, _resolve
@@ -262,7 +263,7 @@ HEADERS = [
                          ids=[h[0][:20] for h in HEADERS])
 def test_tar_headers_are_gos(name, kind, mode, size, mtime, link, length, digest):
     """USTAR when it fits (long names split into prefix and name), PAX records (PaxHeaders.0/NAME) otherwise."""
-    h = b.tar_header(name, kind, mode, size, mtime, linkname=link)
+    h = bc.tar_header(name, kind, mode, size, mtime, linkname=link)
     assert (len(h), hashlib.sha256(h).hexdigest()[:16]) == (length, digest)
 
 
@@ -396,7 +397,7 @@ def test_tar_file_context(tmp_path, stdin):
     (b"FROM scratch\n", False), (b"", False), (b"\0" * 1024, False), (b"x" * 1024, False),
 ])
 def test_is_archive(head, archive):
-    assert b.is_archive(head) == archive
+    assert bc.is_archive(head) == archive
 
 
 @pytest.mark.parametrize("argv, data, message", [
