@@ -238,12 +238,7 @@ class _Lexer:
         raw = ch in ("#", "%")
         if null_is_unset and raw:
             raise _LexError(f"unsupported modifier ({chs}) in substitution")
-        try:
-            word, _ = self.stop_on("}", raw)
-        except _LexError:
-            if not self.peek():
-                raise _LexError("syntax error: missing '}'") from None
-            raise
+        word = self._until("}", raw, "syntax error: missing '}'")
         value, found = self.get_env(name)
         if self.skip_unset and not found:
             return "${%s%s%s}" % (name, chs, word)
@@ -265,22 +260,21 @@ class _Lexer:
             return _trim_suffix(word, value, greedy) if ch == "%" else _trim_prefix(word, value, greedy)
         raise _LexError(f"unsupported modifier ({chs}) in substitution")
 
+    def _until(self, stop: str, raw: bool, missing: str) -> str:
+        """The word up to ``stop``; ``missing`` when the input ends first."""
+        try:
+            return self.stop_on(stop, raw)[0]
+        except _LexError:
+            if not self.peek():
+                raise _LexError(missing) from None
+            raise
+
     def replace(self, name: str) -> str:
         replace_all = self.peek() == "/"
         if replace_all:
             self.next()
-        try:
-            pattern, _ = self.stop_on("/", True)
-        except _LexError:
-            if not self.peek():
-                raise _LexError("syntax error: missing '/' in ${}") from None
-            raise
-        try:
-            repl, _ = self.stop_on("}", True)
-        except _LexError:
-            if not self.peek():
-                raise _LexError("syntax error: missing '}'") from None
-            raise
+        pattern = self._until("/", True, "syntax error: missing '/' in ${}")
+        repl = self._until("}", True, "syntax error: missing '}'")
         value, found = self.get_env(name)
         if self.skip_unset and not found:
             return "${%s/%s/%s}" % (name, pattern, repl)
