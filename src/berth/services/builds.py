@@ -21,8 +21,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from berth.build import dockerfile as dfile
+from berth.build import ignore
 from berth.build.words import unused_args_warning
-from berth.errors import BerthError, NotFound
+from berth.errors import BerthError, NotFound, SystemError_
 from berth.runtime.logs import now_rfc3339
 from berth.store.build_cache import BuildCacheIndex
 from berth.types import reference
@@ -37,6 +38,7 @@ from berth.services.images import ImageService
 from berth.services.lifecycle import Lifecycle
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_ARGS = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY",
               "no_proxy", "ALL_PROXY", "all_proxy"}
 _METADATA = {"env", "label", "expose", "user", "volume", "cmd", "entrypoint", "stopsignal", "healthcheck", "shell",
@@ -50,10 +52,6 @@ class BuildRequest:
     build_args: dict[str, str | None] = field(default_factory=dict)
     target: str = ""
     no_cache: bool = False
-    cmd_set: bool = False  # a CMD of this stage (then ENTRYPOINT keeps it)
-    step: str = ""  # the instruction being built, as written, and its inputs (for --explain)
-    detail: dict = field(default_factory=dict)
-    why: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     network_mode: str = ""
     extra_hosts: list[str] = field(default_factory=list)
@@ -64,6 +62,20 @@ class BuildRequest:
 
 class BuildFailed(BerthError):
     status = 400
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code  # a failed RUN's exit code (errorDetail.code)
+
+
+@dataclass
+class Prepared:
+    """A build whose context is unpacked and whose Dockerfile parsed."""
+
+    work: str
+    ctx: str
+    df: "dfile.Dockerfile"
+    stages: list
 
 
 @dataclass
@@ -76,6 +88,10 @@ class _State:
     shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))
     hit: bool = True  # the last step came from the cache
     no_cache: bool = False
+    cmd_set: bool = False  # a CMD of this stage (then ENTRYPOINT keeps it)
+    step: str = ""  # the instruction being built, as written, and its inputs (for --explain)
+    detail: dict = field(default_factory=dict)
+    why: str = ""
 
 
 class Builder:
@@ -90,55 +106,65 @@ class Builder:
         self.tmp_dir = tmp_dir
 
     # -- the build ----------------------------------------------------------------------
-    async def build(self, req: BuildRequest, context_tar: str) -> AsyncIterator[dict]:
-        """Docker's build messages: ``{"stream": ...}`` lines, ``{"aux": {"ID": ...}}``, then the end."""
+    async def prepare(self, req: BuildRequest, context_tar: str) -> "Prepared":
+        """Unpack the context and parse the Dockerfile: what fails here is an HTTP error, before any step."""
         work = os.path.join(self.tmp_dir, f"build-{uuid.uuid4().hex}")
         ctx = os.path.join(work, "context")
         os.makedirs(ctx)
         try:
             await asyncio.to_thread(_extract_context, context_tar, ctx)
             text = _read_dockerfile(ctx, req.dockerfile)
+            await asyncio.to_thread(_drop_ignored_build_files, ctx, req.dockerfile)
             df = dfile.parse(text, os.path.basename(req.dockerfile) or "Dockerfile")
             stages = dfile.needed_stages(df, req.target or None, req.build_args)
+        except BaseException:
+            await asyncio.to_thread(remove_tree, work)
+            raise
+        return Prepared(work, ctx, df, stages)
+
+    async def build(self, req: BuildRequest, prep: "Prepared") -> AsyncIterator[dict]:
+        """Docker's build messages: ``{"stream": ...}`` lines, ``{"aux": {"ID": ...}}``, then the end."""
+        df, stages, ctx = prep.df, prep.stages, prep.ctx
+        try:
             global_args = dfile.meta_args(df, req.build_args)
             results: dict[int, str] = {}
             used_args: set[str] = set()
-            total = sum(1 + len(s.instructions) for s in stages)
+            labels = sorted(req.labels.items())
+            total = len(df.global_args) + sum(1 + len(s.instructions) for s in stages) + len(labels)
             step = 0
-            image_id = ""
+            for inst in df.global_args:  # the classic builder counts and shows them
+                step += 1
+                yield {"stream": f"Step {step}/{total} : {inst.original.strip()}\n"}
+            used_args.update(k for inst in df.global_args for k, _ in dfile.key_values(inst) if k in req.build_args)
+            state = None
             for stage in stages:
                 base = dfile.base_name(df, stage, global_args)
                 step += 1
-                yield {"stream": f"Step {step}/{total} : FROM {base}" + (f" AS {stage.name}" if stage.name else "")
-                       + "\n"}
+                yield {"stream": f"Step {step}/{total} : {stage.original.strip() or 'FROM ' + base}\n"}
                 state = self._from(df, base, results)
                 state.no_cache = req.no_cache
                 if state.image_id:
                     yield {"stream": f" ---> {_short(state.image_id)}\n"}
-                insts = list(stage.instructions)
-                insts[0:0] = [dfile.parse_trigger(t) for t in state.config.onbuild]  # the base's ONBUILD first
+                triggers = [dfile.parse_trigger(t) for t in state.config.onbuild]  # the base's ONBUILD first
                 state.config.onbuild = []
-                for inst in insts:
-                    step += 1 if inst in stage.instructions else 0
-                    yield {"stream": f"Step {step}/{total} : {inst.original.strip()}\n"}
-                    state.hit, state.why = False, ""
-                    state.step, state.detail = inst.original.strip(), {"args": dict(state.args)}
-                    async for msg in self._step(df, state, inst, global_args, req, ctx, results, used_args):
+                if triggers:
+                    yield {"stream": f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n"}
+                for inst in triggers + list(stage.instructions):
+                    if inst not in triggers:
+                        step += 1
+                        yield {"stream": f"Step {step}/{total} : {inst.original.strip()}\n"}
+                    async for msg in self._one(df, state, inst, global_args, req, ctx, results, used_args):
                         yield msg
-                    if state.hit:
-                        yield {"stream": " ---> Using cache\n"}
-                    elif req.explain and state.why:
-                        yield {"stream": f" ---> Cache miss: {state.why}\n"}
-                    yield {"stream": f" ---> {_short(state.image_id)}\n"}
                 results[stage.index] = state.image_id
-                image_id = state.image_id
-            if not image_id:
+            if state is None or not state.image_id:
                 raise BuildFailed("No image was generated. Is your Dockerfile empty?")
-            if req.labels:
-                state = _State(image_id, self.images.index.get(image_id).config)
-                await self._commit_config(state, "LABEL " + " ".join(f"{k}={v}" for k, v in req.labels.items()),
-                                          lambda c: c.labels.update(req.labels))
-                image_id = state.image_id
+            for k, v in labels:  # --label: one LABEL step each, sorted, as the classic builder adds them
+                step += 1
+                inst = dfile.parse_trigger(f"LABEL {json.dumps(k)}={json.dumps(v)}")
+                yield {"stream": f"Step {step}/{total} : LABEL {k}={v}\n"}
+                async for msg in self._one(df, state, inst, global_args, req, ctx, results, used_args):
+                    yield msg
+            image_id = state.image_id
             unused = sorted(k for k in req.build_args if k not in used_args and k not in PROXY_ARGS)
             if unused:
                 yield {"stream": unused_args_warning(unused)}
@@ -148,9 +174,27 @@ class Builder:
                 self._tag(image_id, t)
                 yield {"stream": f"Successfully tagged {reference.parse(t)}\n"}
         finally:
-            await asyncio.to_thread(remove_tree, work)
+            await asyncio.to_thread(remove_tree, prep.work)
+
+    async def _one(self, df, state: _State, inst, global_args, req, ctx, results, used_args) -> AsyncIterator[dict]:
+        state.hit, state.why = False, ""
+        state.step, state.detail = inst.original.strip(), {"args": dict(state.args)}
+        async for msg in self._step(df, state, inst, global_args, req, ctx, results, used_args):
+            yield msg
+        if state.hit:
+            yield {"stream": " ---> Using cache\n"}
+        elif req.explain and state.why:
+            yield {"stream": f" ---> Cache miss: {state.why}\n"}
+        yield {"stream": f" ---> {_short(state.image_id)}\n"}
 
     def _from(self, df: dfile.Dockerfile, base: str, results: dict[int, str]) -> _State:
+        """The stage's starting state; a base without PATH gets the default one (moby's dispatchFrom)."""
+        state = self._base(df, base, results)
+        if not any(e.startswith("PATH=") for e in state.config.env):
+            state.config.env = [DEFAULT_PATH] + list(state.config.env)
+        return state
+
+    def _base(self, df: dfile.Dockerfile, base: str, results: dict[int, str]) -> _State:
         if base.lower() == "scratch":
             return _State("", ImageConfig(created=now_rfc3339()))
         for s in df.stages:
@@ -182,7 +226,7 @@ class Builder:
                     used_args.add(k)
                 default = v if v is not None else global_args.get(k)
                 state.args[k] = given if given is not None else (default or "")
-            await self._commit_config(state, inst, lambda c: None, key_extra=json.dumps(state.args))
+            await self._commit_config(state, inst, lambda c: None, key_extra=json.dumps(sorted(state.args)))
             return
         del raw
         if cmd in ("run",):
@@ -357,7 +401,8 @@ class Builder:
 
     async def _run(self, state: _State, inst, df, req: BuildRequest, ctx: str) -> AsyncIterator[dict]:
         argv = dfile.exec_or_shell(inst, state.shell)
-        args_env = [f"{k}={v}" for k, v in state.args.items()]
+        env_keys = _env_map(state.config.env)
+        args_env = [f"{k}={v}" for k, v in sorted(state.args.items()) if k not in env_keys]
         mounts, mounts_key = self._run_mounts(state, inst, ctx)
         key_extra = json.dumps(sorted(args_env)) + mounts_key
         key = _key(state.image_id, "run", json.dumps(argv), key_extra)
@@ -381,12 +426,13 @@ class Builder:
             code, _ = await (waiter or self.lifecycle.wait(c.id, "not-running"))
             if code != 0:
                 shown = json.dumps(argv) if inst.json else " ".join(argv)
-                raise BuildFailed(f"The command '{shown}' returned a non-zero code: {code}")
+                raise BuildFailed(f"The command '{shown}' returned a non-zero code: {code}", code)
             await self._commit_container(state, self.containers.refresh(c), dfile.created_by(
                 inst, state.shell, run_args=args_env or None), key)
         finally:
             with contextlib.suppress(BerthError):
                 await self.lifecycle.force_remove(c.id)
+        yield {"stream": f"Removing intermediate container {c.id[:12]}\n"}
 
     async def _copy(self, state: _State, inst, ctx: str, results: dict[int, str], df) -> AsyncIterator[dict]:
         spec = dfile.copy_parts(inst)
@@ -405,17 +451,33 @@ class Builder:
             src_root = await asyncio.to_thread(self.containers.mount_rootfs, holder)
         try:
             matched = await asyncio.to_thread(_expand_sources, src_root, sources, holder is None)
+            if len(matched) + len(spec.files) > 1 and not dest.endswith("/"):
+                raise BuildFailed(f"When using {inst.cmd.upper()} with more than one source file, the destination "
+                                  "must be a directory and end with a /")
             digest, per_file = await asyncio.to_thread(_hash_sources, src_root, matched)
+            for doc in spec.files:  # COPY <<EOF /path: inline files
+                h = hashlib.sha256(doc.data.encode()).hexdigest()
+                per_file["<<" + doc.name] = h
+                digest += f"+inline:{h}"
             state.detail["files"] = per_file
             chown, chmod = spec.chown, spec.chmod
             if not dest.startswith("/"):
                 dest = os.path.join(state.config.working_dir or "/", dest) + ("/" if dest.endswith("/") else "")
             text = dfile.created_by(inst, state.shell, source_hashes=[digest])
-            owner = _owner(chown)
-            await self._write_step(state, text, lambda root: _copy_into(
-                root, src_root, matched, dest, owner, chmod, inst.cmd == "add" and holder is None and spec.unpack is not False,
-                dest_is_dir=dest.endswith("/") or len(matched) > 1 or any(os.path.isdir(os.path.join(src_root, m))
-                                                                            for m in matched)), digest)
+            owner = _owner(chown) or (None if holder is not None else (0, 0))  # --from keeps owners
+
+            def write(root: str) -> None:
+                _copy_into(root, src_root, matched, dest, owner, chmod,
+                           inst.cmd == "add" and holder is None and spec.unpack is not False,
+                           dest_is_dir=dest.endswith("/") or len(matched) > 1 or any(
+                               os.path.isdir(os.path.join(src_root, m)) for m in matched))
+                for doc in spec.files:
+                    target = resolve_in_root(root, dest if not dest.endswith("/") else dest + doc.name)
+                    os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+                    with open(target, "w") as f:
+                        f.write(doc.data)
+                    _own(target, owner or (0, 0), chmod or "0644", "")
+            await self._write_step(state, text, write, digest)
         finally:
             if holder is not None:
                 await asyncio.to_thread(self.containers.unmount_rootfs, holder.id)
@@ -506,10 +568,27 @@ def _owner(chown: str) -> tuple[int, int] | None:
     return int(user), int(group or user)
 
 
+def _drop_ignored_build_files(ctx: str, dockerfile: str) -> None:
+    """The clients always send the Dockerfile and .dockerignore; the daemon drops them again when
+    .dockerignore excludes them (so ``COPY . /x`` does not copy them), as dockerd does."""
+    path = os.path.join(ctx, ".dockerignore")
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        try:
+            matcher = ignore.Matcher(ignore.read_patterns(f.read()))
+        except ValueError:
+            return
+    for rel in (os.path.normpath(dockerfile), ".dockerignore"):
+        full = resolve_in_root(ctx, rel)
+        if os.path.isfile(full) and matcher.excluded(rel, False):
+            os.unlink(full)
+
+
 def _read_dockerfile(ctx: str, name: str) -> str:
     path = resolve_in_root(ctx, name)
     if not os.path.isfile(path):
-        raise BuildFailed(f"Cannot locate specified Dockerfile: {name}")
+        raise SystemError_(f"Cannot locate specified Dockerfile: {name}")  # dockerd: 500
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
 
@@ -629,10 +708,12 @@ def _copy_one(src: str, dst: str, owner, chmod: str) -> None:
 
 
 def _own(path: str, owner, chmod: str, src: str) -> None:
-    """Docker's COPY: files belong to root (or --chown), with their modes (or --chmod)."""
-    uid, gid = owner or (0, 0)
-    os.lchown(path, uid, gid)
+    """Docker's COPY: files belong to root (or --chown; ``None`` keeps the source's, for --from), with
+    their modes (or --chmod)."""
+    if owner is None:
+        st = os.lstat(src)
+        owner = (st.st_uid, st.st_gid)
+    os.lchown(path, *owner)
     if chmod and not os.path.islink(path):
         os.chmod(path, int(chmod, 8))
-    del src
 

@@ -32,8 +32,9 @@ class DeleteResult:
 
 class ImageService:
     def __init__(self, db: Database, index: ImageIndex, content: ContentStore, snapshots: SnapshotStore,
-                 staging_root: str, events: EventBus, intermediate=lambda: set()) -> None:
+                 staging_root: str, events: EventBus, intermediate=lambda: set(), parent=lambda image_id: "") -> None:
         self.intermediate = intermediate  # images only build steps were made on: hidden unless asked for
+        self.parent = parent  # the image a build step made an image on
         self.events = events
         self.db = db
         self.index = index

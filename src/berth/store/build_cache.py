@@ -29,6 +29,12 @@ class BuildCacheIndex:
         return {r[0] for r in self.db.query(
             "SELECT DISTINCT b.parent_id FROM build_cache b JOIN build_cache c ON c.image_id = b.parent_id")}
 
+    def parent(self, image_id: str) -> str:
+        """The image a build step made ``image_id`` on ("" when no build made it)."""
+        row = self.db.one("SELECT parent_id FROM build_cache WHERE image_id=? ORDER BY created DESC LIMIT 1",
+                          (image_id,))
+        return row[0] if row else ""
+
     def images(self) -> set[str]:
         return {r[0] for r in self.db.query("SELECT DISTINCT image_id FROM build_cache")}
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
+import shutil
 
 from aiohttp import web
 
@@ -13,6 +15,8 @@ from berth.api.routes import add
 from berth.api.streams import json_stream, spool_body, write_json_line
 from berth.errors import BerthError, InvalidArgument
 from berth.services.builds import BuildRequest
+
+log = logging.getLogger(__name__)
 
 
 def _json_param(request: web.Request, name: str) -> dict:
@@ -50,9 +54,13 @@ def routes(app: web.Application) -> list:
             from berth.types import reference
             reference.parse(t)  # 400 for a bad tag, before anything runs
         path = await spool_body(request, app["tmp_dir"])
+        try:
+            prep = await builder.prepare(req, path)  # a bad Dockerfile or context: a plain HTTP error
+        finally:
+            os.unlink(path)
         resp = await json_stream(request)
         quiet = qbool(request, "q")
-        steps = builder.build(req, path)
+        steps = builder.build(req, prep)
 
         async def run() -> None:
             try:
@@ -63,8 +71,15 @@ def routes(app: web.Application) -> list:
                     if quiet and "aux" in msg:  # -q: the image ID alone, as dockerd sends it
                         await write_json_line(resp, {"stream": msg["aux"]["ID"] + "\n"})
             except BerthError as e:
+                detail = {"code": e.code, "message": e.message} if getattr(e, "code", 0) else {"message": e.message}
                 with contextlib.suppress(ConnectionError):
-                    await write_json_line(resp, {"errorDetail": {"message": e.message}, "error": e.message})
+                    await write_json_line(resp, {"errorDetail": detail, "error": e.message})
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception as e:  # noqa: BLE001 - the stream has begun: the error goes in it, not as a 500
+                log.exception("build failed")
+                with contextlib.suppress(ConnectionError):
+                    await write_json_line(resp, {"errorDetail": {"message": str(e)}, "error": str(e)})
             finally:
                 await steps.aclose()  # a step's container goes even when the client left mid-step
 
@@ -80,7 +95,7 @@ def routes(app: web.Application) -> list:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await task
         finally:
-            os.unlink(path)
+            await asyncio.to_thread(shutil.rmtree, prep.work, True)  # when the build never began
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
         return resp

@@ -29,7 +29,8 @@ def routes(app: web.Application) -> list:
         return json_response([ser.list_item(i, familiar) for i in images.list(f, qbool(request, "all"))])
 
     async def inspect(request: web.Request) -> web.Response:
-        return json_response(ser.inspect(images.resolve(request.match_info["name"]), familiar))
+        img = images.resolve(request.match_info["name"])
+        return json_response(ser.inspect(img, familiar, images.parent(img.id)))
 
     async def history(request: web.Request) -> web.Response:
         return json_response(ser.history(images.resolve(request.match_info["name"]), familiar))

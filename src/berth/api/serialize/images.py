@@ -11,10 +11,10 @@ def _familiar_tags(img: ImageRecord, familiar) -> list[str]:
     return [familiar(t) for t in img.tags]
 
 
-def inspect(img: ImageRecord, familiar) -> dict:
+def inspect(img: ImageRecord, familiar, parent: str = "") -> dict:
     c = img.config
     return {
-        "Id": img.id, "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [], "Parent": "", "Comment": "",
+        "Id": img.id, "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [], "Parent": parent, "Comment": "",
         "Created": img.created, "DockerVersion": "", "Author": c.author,
         "Config": {"Hostname": "", "Domainname": "", "User": c.user, "AttachStdin": False, "AttachStdout": False,
                    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": c.env or None,
