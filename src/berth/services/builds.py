@@ -13,25 +13,21 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import stat
-import tarfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from berth.build import dockerfile as dfile
-from berth.build import ignore
 from berth.build.words import unused_args_warning
-from berth.errors import BerthError, NotFound, SystemError_
+from berth.errors import BerthError, NotFound
 from berth.runtime.logs import now_rfc3339
 from berth.store.build_cache import BuildCacheIndex
 from berth.types import reference
 from berth.types.container import ContainerSpec
 from berth.types.image import ImageConfig
-from berth.image.layers import decompress_stream
 from berth.util.fs import remove_tree, resolve_in_root
-from berth.util.tar import TreeExtractor
+from berth.services.build_files import (BuildFailed, copy_into, drop_ignored_build_files, expand_sources,
+                                        extract_context, hash_sources, own, owner_of, read_dockerfile)
 from berth.services.containers import ContainerService
 from berth.services.filesystem import FilesystemService
 from berth.services.images import ImageService
@@ -58,14 +54,6 @@ class BuildRequest:
     cache_from: list[str] = field(default_factory=list)
     explain: bool = False
     force_rm: bool = False
-
-
-class BuildFailed(BerthError):
-    status = 400
-
-    def __init__(self, message: str, code: int = 0) -> None:
-        super().__init__(message)
-        self.code = code  # a failed RUN's exit code (errorDetail.code)
 
 
 @dataclass
@@ -112,9 +100,9 @@ class Builder:
         ctx = os.path.join(work, "context")
         os.makedirs(ctx)
         try:
-            await asyncio.to_thread(_extract_context, context_tar, ctx)
-            text = _read_dockerfile(ctx, req.dockerfile)
-            await asyncio.to_thread(_drop_ignored_build_files, ctx, req.dockerfile)
+            await asyncio.to_thread(extract_context, context_tar, ctx)
+            text = read_dockerfile(ctx, req.dockerfile)
+            await asyncio.to_thread(drop_ignored_build_files, ctx, req.dockerfile)
             df = dfile.parse(text, os.path.basename(req.dockerfile) or "Dockerfile")
             stages = dfile.needed_stages(df, req.target or None, req.build_args)
         except BaseException:
@@ -132,6 +120,9 @@ class Builder:
             labels = sorted(req.labels.items())
             total = len(df.global_args) + sum(1 + len(s.instructions) for s in stages) + len(labels)
             step = 0
+            if req.cache_from:
+                yield {"stream": "[Warning] --cache-from is not supported by berth yet: only the local build "
+                                 "cache is used\n"}
             for inst in df.global_args:  # the classic builder counts and shows them
                 step += 1
                 yield {"stream": f"Step {step}/{total} : {inst.original.strip()}\n"}
@@ -390,7 +381,7 @@ class Builder:
                     raise BuildFailed(f"failed to compute cache key: {source}: not found in the build context")
                 rw = m.get("rw") == "true" or m.get("readwrite") == "true"
                 mounts.append({"Type": "bind", "Source": host, "Target": target, "ReadOnly": not rw})
-                keyed.append(f"bind:{target}:{_hash_sources(ctx, [os.path.relpath(host, ctx)])[0]}")
+                keyed.append(f"bind:{target}:{hash_sources(ctx, [os.path.relpath(host, ctx)])[0]}")
             elif kind == "tmpfs":
                 mounts.append({"Type": "tmpfs", "Target": target})
                 keyed.append(f"tmpfs:{target}")
@@ -437,6 +428,10 @@ class Builder:
     async def _copy(self, state: _State, inst, ctx: str, results: dict[int, str], df) -> AsyncIterator[dict]:
         spec = dfile.copy_parts(inst)
         sources, dest = list(spec.sources), spec.dest
+        remote = [x for x in sources if x.startswith(("http://", "https://", "git@", "git://"))]
+        if remote:
+            raise BuildFailed(f"{inst.cmd.upper()} from a URL or a git repository is not supported by berth yet: "
+                              f"{remote[0]}")
         src_root, holder = ctx, None
         if spec.from_:
             ref = spec.from_
@@ -450,11 +445,11 @@ class Builder:
             holder = await self._container(_State(image_id, self.images.index.get(image_id).config), None, None, [])
             src_root = await asyncio.to_thread(self.containers.mount_rootfs, holder)
         try:
-            matched = await asyncio.to_thread(_expand_sources, src_root, sources, holder is None)
+            matched = await asyncio.to_thread(expand_sources, src_root, sources, holder is None)
             if len(matched) + len(spec.files) > 1 and not dest.endswith("/"):
                 raise BuildFailed(f"When using {inst.cmd.upper()} with more than one source file, the destination "
                                   "must be a directory and end with a /")
-            digest, per_file = await asyncio.to_thread(_hash_sources, src_root, matched)
+            digest, per_file = await asyncio.to_thread(hash_sources, src_root, matched)
             for doc in spec.files:  # COPY <<EOF /path: inline files
                 h = hashlib.sha256(doc.data.encode()).hexdigest()
                 per_file["<<" + doc.name] = h
@@ -464,10 +459,10 @@ class Builder:
             if not dest.startswith("/"):
                 dest = os.path.join(state.config.working_dir or "/", dest) + ("/" if dest.endswith("/") else "")
             text = dfile.created_by(inst, state.shell, source_hashes=[digest])
-            owner = _owner(chown) or (None if holder is not None else (0, 0))  # --from keeps owners
+            owner = owner_of(chown) or (None if holder is not None else (0, 0))  # --from keeps owners
 
             def write(root: str) -> None:
-                _copy_into(root, src_root, matched, dest, owner, chmod,
+                copy_into(root, src_root, matched, dest, owner, chmod,
                            inst.cmd == "add" and holder is None and spec.unpack is not False,
                            dest_is_dir=dest.endswith("/") or len(matched) > 1 or any(
                                os.path.isdir(os.path.join(src_root, m)) for m in matched))
@@ -476,7 +471,7 @@ class Builder:
                     os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
                     with open(target, "w") as f:
                         f.write(doc.data)
-                    _own(target, owner or (0, 0), chmod or "0644", "")
+                    own(target, owner or (0, 0), chmod or "0644", "")
             await self._write_step(state, text, write, digest)
         finally:
             if holder is not None:
@@ -558,162 +553,4 @@ def _env_map(env: list[str]) -> dict[str, str]:
 def _shell_text(shell: list[str]) -> str:
     return " ".join(shell)
 
-
-def _owner(chown: str) -> tuple[int, int] | None:
-    if not chown:
-        return None
-    user, _, group = chown.partition(":")
-    if not user.isdigit() or group and not group.isdigit():
-        raise BuildFailed(f"berth resolves --chown numerically only: {chown!r}")
-    return int(user), int(group or user)
-
-
-def _drop_ignored_build_files(ctx: str, dockerfile: str) -> None:
-    """The clients always send the Dockerfile and .dockerignore; the daemon drops them again when
-    .dockerignore excludes them (so ``COPY . /x`` does not copy them), as dockerd does."""
-    path = os.path.join(ctx, ".dockerignore")
-    if not os.path.isfile(path):
-        return
-    with open(path, encoding="utf-8", errors="replace") as f:
-        try:
-            matcher = ignore.Matcher(ignore.read_patterns(f.read()))
-        except ValueError:
-            return
-    for rel in (os.path.normpath(dockerfile), ".dockerignore"):
-        full = resolve_in_root(ctx, rel)
-        if os.path.isfile(full) and matcher.excluded(rel, False):
-            os.unlink(full)
-
-
-def _read_dockerfile(ctx: str, name: str) -> str:
-    path = resolve_in_root(ctx, name)
-    if not os.path.isfile(path):
-        raise SystemError_(f"Cannot locate specified Dockerfile: {name}")  # dockerd: 500
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.read()
-
-
-def _extract_into(tar_path: str, dest: str) -> None:
-    """A tar (plain or compressed), safely: nothing lands outside ``dest``."""
-    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with open(tar_path, "rb") as f:
-            TreeExtractor(fd).run(decompress_stream(f))
-    finally:
-        os.close(fd)
-
-
-def _extract_context(tar_path: str, dest: str) -> None:
-    size = os.path.getsize(tar_path)
-    if size == 0:
-        raise BuildFailed("the build context is empty: send a tar of the context")
-    with open(tar_path, "rb+") as f:
-        magic = f.read(6)
-        if magic[:2] != b"\x1f\x8b" and not magic.startswith((b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")):
-            # docker CLI 28 sends -f - contexts without the last entry's padding and the end blocks
-            f.seek(0, os.SEEK_END)
-            f.write(b"\0" * ((-size) % 512 + 1024))
-    _extract_into(tar_path, dest)
-
-
-def _expand_sources(root: str, sources: list[str], from_context: bool) -> list[str]:
-    """Each source (globs allowed) as paths relative to ``root``; Docker's errors for missing ones."""
-    import glob
-    out = []
-    for s in sources:
-        rel = os.path.normpath(s.lstrip("/")) if s not in (".", "./") else "."
-        if rel.startswith(".."):
-            raise BuildFailed(f"forbidden path outside the build context: {s} ()")
-        if any(ch in rel for ch in "*?["):
-            found = sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, rel)))
-            if not found:
-                raise BuildFailed("COPY failed: no source files were specified")
-            out += found
-            continue
-        if not os.path.lexists(os.path.join(root, rel)):
-            where = "build context" if from_context else "image"
-            raise BuildFailed(f"COPY failed: file not found in {where} or excluded by .dockerignore: stat {s}: "
-                              "file does not exist")
-        out.append(rel)
-    return out
-
-
-def _hash_sources(root: str, rels: list[str]) -> tuple[str, dict[str, str]]:
-    """The content and metadata of every source file, as one digest (Docker's ``file:``/``dir:`` hash),
-    and each file's own digest (what ``--explain`` compares)."""
-    h = hashlib.sha256()
-    files: dict[str, str] = {}
-    for rel in rels:
-        top = os.path.join(root, rel)
-        walk = [top] if not os.path.isdir(top) or os.path.islink(top) else sorted(
-            [top] + [os.path.join(d, n) for d, dirs, files in os.walk(top) for n in dirs + files])
-        for p in walk:
-            st = os.lstat(p)
-            one = hashlib.sha256(f"{st.st_mode}\x00{st.st_uid}\x00{st.st_gid}\x00".encode())
-            if stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        one.update(chunk)
-            elif stat.S_ISLNK(st.st_mode):
-                one.update(os.readlink(p).encode())
-            rel_p = os.path.relpath(p, root)
-            files[rel_p] = one.hexdigest()
-            h.update(f"{rel_p}\x00{files[rel_p]}\x00".encode())
-    kind = "dir" if len(rels) == 1 and os.path.isdir(os.path.join(root, rels[0])) else "file"
-    return (f"{kind}:{h.hexdigest()}" if len(rels) == 1 else f"multi:{h.hexdigest()}"), files
-
-
-def _copy_into(root: str, src_root: str, rels: list[str], dest: str, owner, chmod: str, extract: bool,
-               dest_is_dir: bool) -> None:
-    """Docker's COPY rules: a directory's content (not itself) goes into dest; a file goes to dest, or
-    into it when dest ends with / or several sources are given; ADD unpacks local tar archives."""
-    target = resolve_in_root(root, dest)
-    if dest_is_dir:
-        os.makedirs(target, 0o755, exist_ok=True)
-    for rel in rels:
-        src = os.path.join(src_root, rel)
-        if os.path.isdir(src) and not os.path.islink(src):
-            _copy_tree(src, target, owner, chmod)
-            continue
-        if extract and tarfile.is_tarfile(src):  # ADD unpacks a local archive into dest
-            os.makedirs(target, 0o755, exist_ok=True)
-            _extract_into(src, target)
-            continue
-        to = os.path.join(target, os.path.basename(rel)) if dest_is_dir else target
-        os.makedirs(os.path.dirname(to), 0o755, exist_ok=True)
-        _copy_one(src, to, owner, chmod)
-
-
-def _copy_tree(src: str, dst: str, owner, chmod: str) -> None:
-    os.makedirs(dst, exist_ok=True)
-    for entry in os.scandir(src):
-        s, d = entry.path, os.path.join(dst, entry.name)
-        if entry.is_dir(follow_symlinks=False):
-            os.makedirs(d, exist_ok=True)
-            shutil.copystat(s, d)
-            _own(d, owner, chmod, s)
-            _copy_tree(s, d, owner, chmod)
-        else:
-            _copy_one(s, d, owner, chmod)
-
-
-def _copy_one(src: str, dst: str, owner, chmod: str) -> None:
-    if os.path.lexists(dst) and not os.path.isdir(dst):
-        os.unlink(dst)
-    if os.path.islink(src):
-        os.symlink(os.readlink(src), dst)
-    else:
-        shutil.copy2(src, dst)
-    _own(dst, owner, chmod, src)
-
-
-def _own(path: str, owner, chmod: str, src: str) -> None:
-    """Docker's COPY: files belong to root (or --chown; ``None`` keeps the source's, for --from), with
-    their modes (or --chmod)."""
-    if owner is None:
-        st = os.lstat(src)
-        owner = (st.st_uid, st.st_gid)
-    os.lchown(path, *owner)
-    if chmod and not os.path.islink(path):
-        os.chmod(path, int(chmod, 8))
 
