@@ -79,7 +79,7 @@ def build(cfg: DaemonConfig) -> Engine:
     events = EventBus()
     build_cache = BuildCacheIndex(db)
     images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"), events,
-                          build_cache.intermediate, build_cache.parent)
+                          build_cache.intermediate, build_cache.parent, build_cache.children)
     runtime_root = os.path.join(cfg.exec_root, "runtime")
     runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
     runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}

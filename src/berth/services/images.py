@@ -32,9 +32,11 @@ class DeleteResult:
 
 class ImageService:
     def __init__(self, db: Database, index: ImageIndex, content: ContentStore, snapshots: SnapshotStore,
-                 staging_root: str, events: EventBus, intermediate=lambda: set(), parent=lambda image_id: "") -> None:
+                 staging_root: str, events: EventBus, intermediate=lambda: set(), parent=lambda image_id: "",
+                 children=lambda image_id: set()) -> None:
         self.intermediate = intermediate  # images only build steps were made on: hidden unless asked for
         self.parent = parent  # the image a build step made an image on
+        self.children = children  # and the other way
         self.events = events
         self.db = db
         self.index = index
@@ -136,11 +138,27 @@ class ImageService:
                     raise Conflict(f"conflict: unable to delete {short} (must be forced) - "
                                    "image is referenced in multiple repositories")
                 untagged = [_familiar(t) for t in img.tags]
+            chain = self._untagged_parents(img.id, users)
             with self.db.write() as conn:
-                self.index.remove(conn, img.id)
+                for image_id in [img.id] + chain:
+                    self.index.remove(conn, image_id)
                 dead = self.index.unused_snapshots(conn)
             await asyncio.to_thread(self._drop, dead)
-            return self._announce(img.id, DeleteResult(untagged, [img.id] + dead))
+            for image_id in chain:
+                self.events.publish("image", "delete", image_id, {"name": image_id})
+            return self._announce(img.id, DeleteResult(untagged, [img.id] + chain + dead))
+
+    def _untagged_parents(self, image_id: str, users: dict) -> list[str]:
+        """The build parents that go with an image, as dockerd's rmi removes them: untagged, unused by
+        containers, and made on by nothing else."""
+        chain, child, p = [], image_id, self.parent(image_id)
+        while p:
+            parent = self.index.get(p)
+            if parent is None or parent.tags or users.get(p) or self.children(p) - {child}:
+                break
+            chain.append(p)
+            child, p = p, self.parent(p)
+        return chain
 
     def _announce(self, image_id: str, res: DeleteResult) -> DeleteResult:
         for name in res.untagged:

@@ -35,6 +35,10 @@ class BuildCacheIndex:
                           (image_id,))
         return row[0] if row else ""
 
+    def children(self, image_id: str) -> set[str]:
+        """Images build steps made on ``image_id``."""
+        return {r[0] for r in self.db.query("SELECT DISTINCT image_id FROM build_cache WHERE parent_id=?", (image_id,))}
+
     def images(self) -> set[str]:
         return {r[0] for r in self.db.query("SELECT DISTINCT image_id FROM build_cache")}
 
