@@ -125,7 +125,7 @@ def test_version_prefix_checked_on_every_route(daemon):
 
 
 @pytest.mark.parametrize("method,path", [
-    ("GET", "/v1.45/swarm"), ("POST", "/build"), ("GET", "/services"),
+    ("GET", "/v1.45/swarm"), ("GET", "/nodes"), ("GET", "/services"),
     ("GET", "/v1.45/secrets"), ("POST", "/session"), ("GET", "/plugins"),
 ])
 def test_unimplemented_route_is_501_json(daemon, method, path):
