@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Engine, Failed, fail, lockstep, render, stats  # noqa: E402
+from common import Engine, Failed, cell, fail, lockstep, parse_root_args, ratio_cell, render, stats  # noqa: E402
 from engine import LAB_DOCKER, PODMAN, PODMAN_ULIMITS, Daemon  # noqa: E402  (no side effects)
 
 TAG = f"bb{os.getpid()}"
@@ -201,28 +201,15 @@ def measure(engines: list[Builder], ctx: str, dfs: str, runs: int, out: dict) ->
             out[e.name][M_RATIO] = c20[0] / c4[0]
 
 
-def fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, str):
-        return "FAILED"
-    if isinstance(v, float):
-        return f"{v:.2f}x"
-    return f"{v[0]:.0f} / {v[1]:.0f}"
-
-
 def table(res: dict, runs: int) -> str:
     who = list(res)
     ref = "docker legacy" if "docker legacy" in res else ""
     cols = ["measure (median / p90)", "target"] + who + ([f"berth/{ref}"] if ref else [])
     rows = []
     for m in (M_COLD, M_FRESH, M_CACHED, M_20, M_RATIO):
-        row = [m, TARGETS[m]] + [fmt(res[w].get(m)) for w in who]
+        row = [m, TARGETS[m]] + [cell(res[w].get(m)) for w in who]
         if ref:
-            b, d = res["berth"].get(m), res[ref].get(m)
-            ok = isinstance(b, (tuple, float)) and isinstance(d, (tuple, float))
-            row.append(f"{(b if isinstance(b, float) else b[0]) / (d if isinstance(d, float) else d[0]):.2f}"
-                       if ok else "-")
+            row.append(ratio_cell(res["berth"].get(m), res[ref].get(m)))
         rows.append(row)
     return render(res, who, cols, rows, f"runs={runs}  (build -q; whole CLI commands)")
 
@@ -230,11 +217,7 @@ def table(res: dict, runs: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--peers", action="store_true", help="also measure docker and podman (setup-peers.sh)")
-    ap.add_argument("--json", help="also write the results here")
-    a = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("needs root (berthd makes bridges, namespaces and mounts)")
+    a = parse_root_args(ap, "berthd makes bridges, namespaces and mounts")
     res: dict[str, dict] = {}
     notes: list[str] = []
     engines: list[Builder] = []

@@ -1,8 +1,10 @@
-"""What the side-by-side benchmarks (bench/network.py, bench/volumes.py) share: an engine driven through its CLI,
-the engines of a run (berth, and with --peers docker and podman as ../shared/peers/setup-peers.sh starts them),
-timing run by run across engines, and the Markdown table of results. No side effects on import."""
+"""What the side-by-side benchmarks (bench/build.py, bench/network.py, bench/volumes.py) share: an engine driven
+through its CLI, the engines of a run (berth, and with --peers docker and podman as ../shared/peers/setup-peers.sh
+starts them), timing run by run across engines, the Markdown table of results and its cells, and the command line
+(--peers, --json, root). No side effects on import."""
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -136,3 +138,33 @@ def render(res: dict, who: list[str], cols: list[str], rows: list[list[str]], pa
             if isinstance(v, str):
                 text.append(f"  {w}: {m}: {v}")
     return "\n".join(text)
+
+
+def parse_root_args(ap: argparse.ArgumentParser, needs: str) -> argparse.Namespace:
+    """Add --peers and --json to ``ap`` (after the bench's own options) and parse; exit unless root, saying what
+    for (``needs``)."""
+    ap.add_argument("--peers", action="store_true", help="also measure docker and podman (setup-peers.sh)")
+    ap.add_argument("--json", help="also write the results here")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit(f"needs root ({needs})")
+    return a
+
+
+def cell(v, pair=lambda v: f"{v[0]:.0f} / {v[1]:.0f}") -> str:
+    """A table cell: ``-`` for no value, FAILED for an error, a float as a ratio ``1.23x``, else (median, p90) as
+    ``pair`` writes it."""
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return "FAILED"
+    if isinstance(v, float):
+        return f"{v:.2f}x"
+    return pair(v)
+
+
+def ratio_cell(b, d) -> str:
+    """berth's value over a peer's (a ratio, or the medians of two (median, p90)) as ``0.00``; ``-`` if either
+    failed or is missing."""
+    ok = isinstance(b, (tuple, float)) and isinstance(d, (tuple, float))
+    return f"{(b if isinstance(b, float) else b[0]) / (d if isinstance(d, float) else d[0]):.2f}" if ok else "-"

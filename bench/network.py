@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Engine, Failed, drop_broken_peers, engines_for, fail, lockstep, render, stats  # noqa: E402
+from common import (Engine, Failed, cell, drop_broken_peers, engines_for, fail, lockstep,  # noqa: E402
+                    parse_root_args, ratio_cell, render, stats)
 from engine import Daemon  # noqa: E402  (no side effects)
 
 PATH = "/passwd"  # served from /etc by `httpd -h /etc`; present in every engine's busybox image
@@ -192,13 +193,7 @@ def measure(engines: list[Engine], runs: int, requests: int, out: dict) -> None:
 
 
 def fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, str):
-        return "FAILED"
-    if isinstance(v, float):
-        return f"{v:.2f}x"
-    return f"{v[0]:.1f} / {v[1]:.1f}" if v[0] < 1000 else f"{v[0]:.0f} / {v[1]:.0f}"
+    return cell(v, lambda v: f"{v[0]:.1f} / {v[1]:.1f}" if v[0] < 1000 else f"{v[0]:.0f} / {v[1]:.0f}")
 
 
 def table(res: dict[str, dict], runs: int, requests: int) -> str:
@@ -208,10 +203,7 @@ def table(res: dict[str, dict], runs: int, requests: int) -> str:
     for m in MEASURES:
         row = [m] + [fmt(res[e].get(m)) for e in engines]
         if "docker" in res:
-            b, d = res["berth"].get(m), res["docker"].get(m)
-            ok = isinstance(b, (tuple, float)) and isinstance(d, (tuple, float))
-            ratio = (b / d if isinstance(b, float) else b[0] / d[0]) if ok else None
-            row.append(f"{ratio:.2f}" if ratio is not None else "-")
+            row.append(ratio_cell(res["berth"].get(m), res["docker"].get(m)))
         rows.append(row)
     return render(res, engines, cols, rows, f"runs={runs}  requests={requests}")
 
@@ -220,11 +212,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--requests", type=int, default=500)
-    ap.add_argument("--peers", action="store_true", help="also measure docker and podman (setup-peers.sh)")
-    ap.add_argument("--json", help="also write the results here")
-    a = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("needs root (berthd makes bridges, namespaces and nft rules)")
+    a = parse_root_args(ap, "berthd makes bridges, namespaces and nft rules")
     res: dict[str, dict] = {}
     engines: list[Engine] = []
     d = Daemon()

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Engine, Failed, drop_broken_peers, engines_for, fail, lockstep, render  # noqa: E402
+from common import (Engine, Failed, drop_broken_peers, engines_for, fail, lockstep,  # noqa: E402
+                    parse_root_args, render)
 from engine import Daemon  # noqa: E402  (no side effects)
 
 TAG = f"bv{os.getpid()}"
@@ -253,11 +254,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=1024, help="size of the dd file in MiB (at most 1024)")
     ap.add_argument("--io-runs", type=int, default=7)
     ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--peers", action="store_true", help="also measure docker and podman (setup-peers.sh)")
-    ap.add_argument("--json", help="also write the results here")
-    a = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("needs root (berthd, and dropping the page cache)")
+    a = parse_root_args(ap, "berthd, and dropping the page cache")
     if not 1 <= a.mb <= 1024:
         sys.exit("--mb: 1 to 1024")
     res: dict[str, dict] = {}

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import tarfile
 import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import docker
 import pytest
 
-from tests.support.made import Made as BaseMade
-from tests.support.nets import bridged_daemon
+from tests.support import builds
+from tests.support.builds import (IGNORED_CTX, IGNORED_TREE, BuildsMade, docker_classic, exists, history_of,
+                                   image, run)
 
 pytestmark = pytest.mark.root
 
@@ -44,61 +42,13 @@ FROM first AS second
 RUN exit 1
 """
 
-IGNORED_CTX = {
-    ".dockerignore": "logs\n!logs/important.log\n**/*.tmp\nsecret*\nDockerfile*\n",
-    "keep/k.txt": "k", "keep/deeper/x.tmp": "tmp", "logs/a.log": "l", "logs/important.log": "imp",
-    "secret.txt": "s", "readme.md": "r", "top.tmp": "tmp",
-    "Dockerfile": "FROM busybox:latest\nCOPY . /ctx/\n",
-}
-# dockerd 20.10 here, from the docker CLI 28: the Dockerfile (sent although ignored) is removed by the daemon
-# (moby remotecontext/detect.go removeDockerfile); .dockerignore stays, as no pattern matches it.
-IGNORED_TREE = ["/ctx", "/ctx/.dockerignore", "/ctx/keep", "/ctx/keep/deeper", "/ctx/keep/k.txt", "/ctx/logs",
-                "/ctx/logs/important.log", "/ctx/readme.md"]
+
+class Made(BuildsMade):
+    prefix = "cbld"
 
 
-def uniq(prefix: str = "cbld") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    """This module's own berthd (``tests.support.nets.bridged_daemon``); ``made`` and ``client`` use it."""
-    yield from bridged_daemon()
-
-
-class Made(BaseMade):
-    def tag(self) -> str:
-        return self.image(f"{uniq()}:t")
-
-
-@pytest.fixture
-def made(daemon):
-    m = Made(daemon)
-    yield m
-    m.cleanup()
-    left = [c["Names"] for c in daemon.api("GET", "/containers/json?all=1")[1]]
-    daemon.remove_all_containers()
-    assert left == [], f"containers left behind: {left}"
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    def make(files: dict, name: str = "ctx") -> Path:
-        root = tmp_path / name
-        for rel, text in files.items():
-            p = root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-        root.mkdir(exist_ok=True)
-        return root
-    return make
-
-
-def docker_cli(d, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
-    """The docker CLI with its classic builder (``DOCKER_BUILDKIT=0``)."""
-    env = {**os.environ, "DOCKER_CONFIG": os.path.join(d.dir, "docker-config"), "DOCKER_BUILDKIT": "0"}
-    return subprocess.run(["/usr/local/bin/docker", "-H", d.host, *args], input=input, capture_output=True,
-                          timeout=90, env=env)
+daemon, made, ctx = builds.daemon, builds.made, builds.ctx  # fixtures: own berthd, what the test tagged, contexts
+docker_cli = docker_classic
 
 
 def ok(p: subprocess.CompletedProcess) -> str:
@@ -106,24 +56,8 @@ def ok(p: subprocess.CompletedProcess) -> str:
     return p.stdout.decode()
 
 
-def image(d, ref: str) -> dict:
-    status, body = d.api("GET", f"/images/{quote(ref, safe='')}/json")
-    assert status == 200, (ref, status, body)
-    return body
-
-
-def exists(d, ref: str) -> bool:
-    return d.api("GET", f"/images/{quote(ref, safe='')}/json")[0] == 200
-
-
 def created_by(d, ref: str) -> list[str]:
-    status, body = d.api("GET", f"/images/{quote(ref, safe='')}/history")
-    assert status == 200, body
-    return [e["CreatedBy"] for e in body]
-
-
-def run(d, img: str, *cmd: str) -> str:
-    return d.cli("run", "--rm", img, *cmd, timeout=60).stdout.decode()
+    return [e["CreatedBy"] for e in history_of(d, ref)]
 
 
 # -- the docker CLI's classic builder ---------------------------------------------------------------------------------

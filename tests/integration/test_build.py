@@ -30,15 +30,15 @@ import subprocess
 import tarfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 
+from tests.support import builds
+from tests.support.builds import (IGNORED_CTX, IGNORED_TREE, BuildsMade, api_build, docker_classic, exists, history_of,
+                                   image, run)
 from tests.support.daemon import wait_for
-from tests.support.made import Made as BaseMade
-from tests.support.nets import bridged_daemon
 
 pytestmark = pytest.mark.root
 
@@ -46,163 +46,21 @@ BUSYBOX = "busybox:latest"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NOP = "/bin/sh -c #(nop) "
 NOP_RE = re.escape(NOP)
-STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-SHORT_ID = re.compile(r"^ ---> ([0-9a-f]{12})$")
 COPY_HASH = r"(file|dir|multi):[0-9a-f]{64}"
-
-
-def uniq(prefix: str = "bld") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 # -- fixtures -------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def daemon():
-    """This module's own berthd, with a default bridge and a /24 of its own (``bridged_daemon``)."""
-    yield from bridged_daemon()
+class Made(BuildsMade):
+    prefix = "bld"
 
 
-class Made(BaseMade):
-    def tag(self) -> str:
-        """A fresh ``NAME:TAG`` for a build to tag, removed at teardown."""
-        return self.image(f"{uniq()}:t")
-
-
-@pytest.fixture
-def made(daemon):
-    """What the test tagged, removed at teardown; then berthd must hold no container (a build leaves none)."""
-    m = Made(daemon)
-    yield m
-    m.cleanup()
-    left = [c["Names"] for c in daemon.api("GET", "/containers/json?all=1")[1]]
-    daemon.remove_all_containers()
-    assert left == [], f"containers left behind: {left}"
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    """``ctx(files)`` writes a build context: {relative path: text, or (text, mode)}; returns its directory."""
-    def make(files: dict, name: str = "ctx") -> Path:
-        root = tmp_path / name
-        root.mkdir(exist_ok=True)
-        for rel, content in files.items():
-            text, mode = content if isinstance(content, tuple) else (content, None)
-            p = root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(text if isinstance(text, bytes) else text.encode())
-            if mode is not None:
-                os.chmod(p, mode)
-        return root
-    return make
-
-
-# -- builds -----------------------------------------------------------------------------------------------------------
-
-@dataclass
-class Step:
-    n: int
-    total: int
-    text: str
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def cached(self) -> bool:
-        return " ---> Using cache" in self.lines
-
-    @property
-    def ran(self) -> bool:
-        return any(line.startswith(" ---> Running in ") for line in self.lines)
-
-    @property
-    def image(self) -> str | None:
-        ids = [m.group(1) for m in map(SHORT_ID.match, self.lines) if m]
-        return ids[-1] if ids else None
-
-
-@dataclass
-class Build:
-    status: int
-    messages: list[dict]
-    http_error: str | None = None  # the message of an HTTP error answered before any streaming
-
-    @property
-    def stream(self) -> str:
-        return "".join(m.get("stream", "") for m in self.messages)
-
-    @property
-    def error(self) -> str | None:
-        if self.http_error is not None:
-            return self.http_error
-        errs = [m for m in self.messages if "error" in m or "errorDetail" in m]
-        return (errs[-1].get("errorDetail") or {}).get("message", errs[-1].get("error")) if errs else None
-
-    @property
-    def error_detail(self) -> dict | None:
-        errs = [m["errorDetail"] for m in self.messages if "errorDetail" in m]
-        return errs[-1] if errs else None
-
-    @property
-    def image_id(self) -> str | None:
-        ids = [m["aux"]["ID"] for m in self.messages if isinstance(m.get("aux"), dict) and "ID" in m["aux"]]
-        return ids[-1] if ids else None
-
-    @property
-    def steps(self) -> list[Step]:
-        out: list[Step] = []
-        for line in self.stream.splitlines():
-            m = STEP.match(line)
-            if m:
-                out.append(Step(int(m.group(1)), int(m.group(2)), m.group(3)))
-            elif out:
-                out[-1].lines.append(line)
-        return out
-
-    def ok(self) -> "Build":
-        assert self.status == 200 and self.error is None and self.image_id, (self.status, self.error, self.stream)
-        return self
-
-
-def context_tar(root: Path, owners: bool = False) -> bytes:
-    """The directory as the docker CLI sends it: relative names, owner 0:0 (or the files' own with ``owners``),
-    modes and mtimes kept."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for dirpath, dirs, files in os.walk(root):
-            dirs.sort()
-            for name in sorted(dirs) + sorted(files):
-                path = os.path.join(dirpath, name)
-                info = tar.gettarinfo(path, os.path.relpath(path, root))
-                if not owners:
-                    info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if info.isreg():
-                    with open(path, "rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
-    return buf.getvalue()
-
-
-def api_build(d, root: Path, owners: bool = False, **params) -> Build:
-    """``POST /build`` with the directory's tar; ``params`` are Docker's query parameters (dicts sent as JSON)."""
-    query = {k: (json.dumps(v) if isinstance(v, dict) else ("1" if v is True else v)) for k, v in params.items()}
-    status, body = d.api("POST", "/build?" + urlencode(query, doseq=True), context_tar(root, owners),
-                         {"Content-Type": "application/x-tar"}, raw=True, timeout=120)
-    if status != 200:
-        try:
-            message = json.loads(body)["message"]
-        except (ValueError, KeyError, TypeError):
-            message = body.decode(errors="replace")
-        return Build(status, [], message)
-    return Build(status, [json.loads(line) for line in body.splitlines() if line.strip()])
+daemon, made, ctx = builds.daemon, builds.made, builds.ctx  # fixtures: own berthd, what the test tagged, contexts
 
 
 def docker_build(d, root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """The docker CLI's classic builder (it applies .dockerignore itself, and never pulls without --pull)."""
-    env = {**os.environ, "DOCKER_CONFIG": os.path.join(d.dir, "docker-config"), "DOCKER_BUILDKIT": "0"}
-    p = subprocess.run(["/usr/local/bin/docker", "-H", d.host, "build", *args, str(root)], capture_output=True,
-                       timeout=90, env=env)
+    p = docker_classic(d, "build", *args, str(root))
     if check:
         assert p.returncode == 0, (p.stdout.decode(), p.stderr.decode())
     return p
@@ -212,28 +70,11 @@ def berth_build_available(d) -> bool:
     return d.cli("build", "--help", check=False).returncode == 0
 
 
-def image(d, ref: str) -> dict:
-    status, body = d.api("GET", f"/images/{quote(ref, safe='')}/json")
-    assert status == 200, (ref, status, body)
-    return body
-
-
-def exists(d, ref: str) -> bool:
-    return d.api("GET", f"/images/{quote(ref, safe='')}/json")[0] == 200
-
-
 def created_by(d, ref: str) -> list[str]:
     """``GET /images/REF/history``'s CreatedBy, newest first, without the base image's entries."""
-    status, body = d.api("GET", f"/images/{quote(ref, safe='')}/history")
-    assert status == 200, body
+    body = history_of(d, ref)
     base = len(history_of(d, BUSYBOX))
     return [e["CreatedBy"] for e in body][: len(body) - base]
-
-
-def history_of(d, ref: str) -> list[dict]:
-    status, body = d.api("GET", f"/images/{quote(ref, safe='')}/history")
-    assert status == 200, body
-    return body
 
 
 def config_history(d, ref: str) -> list[dict]:
@@ -244,11 +85,6 @@ def config_history(d, ref: str) -> list[dict]:
         manifest = json.load(tar.extractfile("manifest.json"))
         config = json.load(tar.extractfile(manifest[0]["Config"]))
     return config["history"]
-
-
-def run(d, img: str, *cmd: str) -> str:
-    """``berth run --rm IMG CMD...``'s stdout."""
-    return d.cli("run", "--rm", img, *cmd, timeout=60).stdout.decode()
 
 
 def containers(d) -> list[str]:
@@ -692,19 +528,6 @@ def test_onbuild_triggers_run_when_used_as_a_base(daemon, made, ctx):
 
 
 # -- .dockerignore (applied by the client) -------------------------------------------------------------------------
-
-IGNORED_CTX = {
-    ".dockerignore": "logs\n!logs/important.log\n**/*.tmp\nsecret*\nDockerfile*\n",
-    "keep/k.txt": "k", "keep/deeper/x.tmp": "tmp", "logs/a.log": "l", "logs/important.log": "imp",
-    "secret.txt": "s", "readme.md": "r", "top.tmp": "tmp",
-    "Dockerfile": "FROM busybox:latest\nCOPY . /ctx/\n",
-}
-# What dockerd 20.10 here puts in /ctx for IGNORED_CTX sent by the docker CLI 28: the Dockerfile, which the CLI
-# sends although ignored, is removed by the daemon (moby remotecontext/detect.go removeDockerfile), and
-# .dockerignore stays because no pattern matches it.
-IGNORED_TREE = ["/ctx", "/ctx/.dockerignore", "/ctx/keep", "/ctx/keep/deeper", "/ctx/keep/k.txt", "/ctx/logs",
-                "/ctx/logs/important.log", "/ctx/readme.md"]
-
 
 def test_dockerignore_through_the_docker_cli(daemon, made, ctx):
     d, tag = daemon, made.tag()
