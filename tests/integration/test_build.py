@@ -427,6 +427,24 @@ COPY --from=src --chown=7:8 /tree /chowned
         "/chowned/sub/t.txt 7:8 644"]
 
 
+def test_copy_chown_by_name(daemon, made, ctx):
+    """``--chown`` names are looked up in the image's /etc/passwd and /etc/group (a lone user names the group
+    too); an unknown name fails the build with moby's text."""
+    d, tag = daemon, made.tag()
+    root = ctx({"r.txt": "r\n", "Dockerfile": """FROM busybox:latest
+RUN echo 'app:x:1500:1600::/:/bin/sh' >> /etc/passwd && echo 'app:x:1600:' >> /etc/group && echo 'ops:x:42:' >> /etc/group
+COPY --chown=app r.txt /user.txt
+COPY --chown=app:ops r.txt /both.txt
+COPY --chown=nobody:0 r.txt /mixed.txt
+"""})
+    api_build(d, root, t=tag).ok()
+    out = run(d, tag, "stat", "-c", "%n %u:%g", "/user.txt", "/both.txt", "/mixed.txt")
+    assert out.splitlines() == ["/user.txt 1500:1600", "/both.txt 1500:42", "/mixed.txt 65534:0"]
+    bad = ctx({"r.txt": "r\n", "Dockerfile": "FROM busybox:latest\nCOPY --chown=ghost r.txt /x\n"})
+    b = api_build(d, bad, t=made.tag())
+    assert b.error and "no such user: ghost" in b.error, b.error
+
+
 def test_add_extracts_local_archives_and_copy_does_not(daemon, made, ctx, tmp_path):
     """ADD unpacks a local tar (plain or gzip) into the destination; COPY copies the archive as a file; ADD of
     a file that is no archive copies it."""

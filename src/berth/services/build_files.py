@@ -24,13 +24,30 @@ class BuildFailed(BerthError):
         self.code = code  # a failed RUN's exit code (errorDetail.code)
 
 
-def owner_of(chown: str) -> tuple[int, int] | None:
+def owner_of(chown: str, root: str) -> tuple[int, int] | None:
+    """``--chown=user[:group]`` (names looked up in the image's /etc/passwd and /etc/group; a lone user
+    names the group too, as moby's parseChownFlag)."""
     if not chown:
         return None
     user, _, group = chown.partition(":")
-    if not user.isdigit() or group and not group.isdigit():
-        raise BuildFailed(f"berth resolves --chown numerically only: {chown!r}")
-    return int(user), int(group or user)
+    group = group or user
+    return _lookup(user, root, "/etc/passwd", 2), _lookup(group, root, "/etc/group", 2)
+
+
+def _lookup(name: str, root: str, path: str, field: int) -> int:
+    if name.isdigit():
+        return int(name)
+    try:
+        with open(resolve_in_root(root, path), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) > field and parts[0] == name and parts[field].isdigit():
+                    return int(parts[field])
+    except OSError:
+        pass
+    kind = "user" if "passwd" in path else "group"
+    raise BuildFailed(f"unable to convert uid/gid chown string to host mapping: can't find uid for {kind} "
+                      f"{name}: no such {kind}: {name}")
 
 
 def drop_ignored_build_files(ctx: str, dockerfile: str) -> None:

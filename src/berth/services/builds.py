@@ -459,9 +459,10 @@ class Builder:
             if not dest.startswith("/"):
                 dest = os.path.join(state.config.working_dir or "/", dest) + ("/" if dest.endswith("/") else "")
             text = dfile.created_by(inst, state.shell, source_hashes=[digest])
-            owner = owner_of(chown) or (None if holder is not None else (0, 0))  # --from keeps owners
+            default_owner = None if holder is not None else (0, 0)  # --from keeps owners
 
             def write(root: str) -> None:
+                owner = owner_of(chown, root) or default_owner
                 copy_into(root, src_root, matched, dest, owner, chmod,
                            inst.cmd == "add" and holder is None and spec.unpack is not False,
                            dest_is_dir=dest.endswith("/") or len(matched) > 1 or any(
