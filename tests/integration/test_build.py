@@ -721,6 +721,24 @@ def test_run_mount_cache_is_kept_between_builds(daemon, made, ctx):
     assert run(d, one.image_id, "sh", "-c", f"ls -A {target} 2>/dev/null | wc -l").strip() == "0"
 
 
+def test_run_mount_binds_from_the_context_and_from_a_stage(daemon, made, ctx):
+    """``RUN --mount=type=bind``: the context (default source ".") or another stage's files, read-only unless
+    ``rw``; nothing of them lands in the image, and a changed bound file misses the cache."""
+    d = daemon
+    dockerfile = """FROM busybox:latest AS tools
+RUN mkdir -p /opt/t && echo tool > /opt/t/t.txt
+FROM busybox:latest
+RUN --mount=type=bind,target=/ctx cat /ctx/in.txt > /from-ctx
+RUN --mount=type=bind,from=tools,source=/opt/t,target=/t cat /t/t.txt > /from-stage
+RUN --mount=type=bind,target=/ro sh -c 'touch /ro/new 2>/dev/null && echo writable > /w || echo read-only > /w'
+"""
+    b = api_build(d, ctx({"in.txt": "input\n", "Dockerfile": dockerfile}, "m1"), t=made.tag()).ok()
+    out = run(d, b.image_id, "sh", "-c", "cat /from-ctx /from-stage /w; find /ctx /t -mindepth 1 | wc -l")
+    assert out.splitlines() == ["input", "tool", "read-only", "0"]  # (empty mount points stay, unlike BuildKit)
+    again = api_build(d, ctx({"in.txt": "changed\n", "Dockerfile": dockerfile}, "m2"), t=made.tag()).ok()
+    assert run(d, again.image_id, "cat", "/from-ctx") == "changed\n"
+
+
 # -- bad input ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dockerfile, params, message", [

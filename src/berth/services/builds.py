@@ -236,7 +236,7 @@ class Builder:
                 yield msg
             return
         if cmd == "run":
-            async for msg in self._run(state, inst, df, req, ctx):
+            async for msg in self._run(state, inst, df, req, ctx, results):
                 yield msg
             return
         raise BuildFailed(f"Dockerfile parse error line {inst.line}: unknown instruction: {inst.cmd.upper()}")
@@ -360,9 +360,39 @@ class Builder:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layer)
 
-    def _run_mounts(self, state: _State, inst, ctx: str) -> tuple[list[dict], str]:
-        """RUN --mount: cache dirs kept between builds, binds of the context (read-only unless rw), tmpfs.
-        Returns the container's mounts and what the cache key must cover (the bound content)."""
+    async def _sources(self, df, refs: list[str], results: dict[int, str]) -> dict[str, tuple]:
+        """``--from`` stages or images, each as (holder container, its mounted root, image ID)."""
+        out: dict[str, tuple] = {}
+        try:
+            for ref in refs:
+                if ref in out:
+                    continue
+                stage = dfile.stage_by_name(df, ref)
+                image_id = results.get(stage.index) if stage else None
+                if image_id is None:
+                    try:
+                        image_id = self.images.resolve(ref).id
+                    except NotFound:
+                        raise BuildFailed(f"invalid from flag value {ref}: {ref} not found") from None
+                holder = await self._container(_State(image_id, self.images.index.get(image_id).config), None,
+                                               None, [])
+                out[ref] = (holder, None, image_id)
+                out[ref] = (holder, await asyncio.to_thread(self.containers.mount_rootfs, holder), image_id)
+        except BaseException:
+            await self._release(out)
+            raise
+        return out
+
+    async def _release(self, sources: dict[str, tuple]) -> None:
+        for holder, root, _ in sources.values():
+            if root:
+                await asyncio.to_thread(self.containers.unmount_rootfs, holder.id)
+            with contextlib.suppress(BerthError):
+                await self.containers.remove(self.containers.refresh(holder))
+
+    def _run_mounts(self, state: _State, inst, ctx: str, sources: dict[str, tuple]) -> tuple[list[dict], str]:
+        """RUN --mount: cache dirs kept between builds, binds of the context or of a stage/image (read-only
+        unless rw), tmpfs. Returns the container's mounts and what the cache key must cover."""
         mounts, keyed = [], []
         for m in dfile.run_mounts(inst):
             target = m.get("target") or m.get("dst") or m.get("destination")
@@ -374,27 +404,40 @@ class Builder:
                 os.makedirs(d, 0o755, exist_ok=True)
                 mounts.append({"Type": "bind", "Source": d, "Target": target})
                 keyed.append(f"cache:{m.get('id') or target}:{target}")
-            elif kind == "bind" and not m.get("from"):
+            elif kind == "bind":
                 source = m.get("source") or m.get("src") or "."
-                host = resolve_in_root(ctx, source)
+                base = sources[m["from"]][1] if m.get("from") else ctx
+                host = resolve_in_root(base, source)
                 if not os.path.exists(host):
-                    raise BuildFailed(f"failed to compute cache key: {source}: not found in the build context")
+                    where = f"stage or image {m['from']}" if m.get("from") else "the build context"
+                    raise BuildFailed(f"failed to compute cache key: {source}: not found in {where}")
                 rw = m.get("rw") == "true" or m.get("readwrite") == "true"
                 mounts.append({"Type": "bind", "Source": host, "Target": target, "ReadOnly": not rw})
-                keyed.append(f"bind:{target}:{hash_sources(ctx, [os.path.relpath(host, ctx)])[0]}")
+                what = sources[m["from"]][2] + ":" + source if m.get("from") else \
+                    hash_sources(ctx, [os.path.relpath(host, ctx)])[0]
+                keyed.append(f"bind:{target}:{what}")
             elif kind == "tmpfs":
                 mounts.append({"Type": "tmpfs", "Target": target})
                 keyed.append(f"tmpfs:{target}")
             else:
-                raise BuildFailed(f"RUN --mount=type={kind}{',from=' if m.get('from') else ''}... is not "
-                                  "supported by berth yet")
+                raise BuildFailed(f"RUN --mount=type={kind} is not supported by berth yet")
         return mounts, json.dumps(keyed)
 
-    async def _run(self, state: _State, inst, df, req: BuildRequest, ctx: str) -> AsyncIterator[dict]:
+    async def _run(self, state: _State, inst, df, req: BuildRequest, ctx: str,
+                   results: dict[int, str]) -> AsyncIterator[dict]:
+        sources = await self._sources(df, [m["from"] for m in dfile.run_mounts(inst) if m.get("from")], results)
+        try:
+            async for msg in self._run_with(state, inst, req, ctx, sources):
+                yield msg
+        finally:
+            await self._release(sources)
+
+    async def _run_with(self, state: _State, inst, req: BuildRequest, ctx: str,
+                        sources: dict[str, tuple]) -> AsyncIterator[dict]:
         argv = dfile.exec_or_shell(inst, state.shell)
         env_keys = _env_map(state.config.env)
         args_env = [f"{k}={v}" for k, v in sorted(state.args.items()) if k not in env_keys]
-        mounts, mounts_key = self._run_mounts(state, inst, ctx)
+        mounts, mounts_key = self._run_mounts(state, inst, ctx, sources)
         key_extra = json.dumps(sorted(args_env)) + mounts_key
         key = _key(state.image_id, "run", json.dumps(argv), key_extra)
         cached = None if req.no_cache else self.cache.get(key)
@@ -432,18 +475,8 @@ class Builder:
         if remote:
             raise BuildFailed(f"{inst.cmd.upper()} from a URL or a git repository is not supported by berth yet: "
                               f"{remote[0]}")
-        src_root, holder = ctx, None
-        if spec.from_:
-            ref = spec.from_
-            stage = dfile.stage_by_name(df, ref)
-            image_id = results.get(stage.index) if stage else None
-            if image_id is None:
-                try:
-                    image_id = self.images.resolve(ref).id
-                except NotFound:
-                    raise BuildFailed(f"invalid from flag value {ref}: {ref} not found") from None
-            holder = await self._container(_State(image_id, self.images.index.get(image_id).config), None, None, [])
-            src_root = await asyncio.to_thread(self.containers.mount_rootfs, holder)
+        held = await self._sources(df, [spec.from_] if spec.from_ else [], results)
+        holder, src_root = (held[spec.from_][0], held[spec.from_][1]) if spec.from_ else (None, ctx)
         try:
             matched = await asyncio.to_thread(expand_sources, src_root, sources, holder is None)
             if len(matched) + len(spec.files) > 1 and not dest.endswith("/"):
@@ -475,9 +508,7 @@ class Builder:
                     own(target, owner or (0, 0), chmod or "0644", "")
             await self._write_step(state, text, write, digest)
         finally:
-            if holder is not None:
-                await asyncio.to_thread(self.containers.unmount_rootfs, holder.id)
-                await self.containers.remove(self.containers.refresh(holder))
+            await self._release(held)
         yield {"stream": ""}
 
     def _why(self, state: _State) -> str:
