@@ -739,6 +739,29 @@ RUN --mount=type=bind,target=/ro sh -c 'touch /ro/new 2>/dev/null && echo writab
     assert run(d, again.image_id, "cat", "/from-ctx") == "changed\n"
 
 
+def test_add_from_a_url(daemon, made, ctx, tmp_path):
+    """``ADD http://...``: the daemon downloads the file (served here on 127.0.0.1), mode 0600, never unpacked;
+    COPY refuses URLs."""
+    import http.server
+    import threading
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "page.txt").write_text("served\n")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "srv"))  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}/page.txt"
+        b = api_build(daemon, ctx({"Dockerfile": f"FROM busybox:latest\nADD {url} /dl/\nADD {url} /named.txt\n"}),
+                      t=made.tag()).ok()
+        out = run(daemon, b.image_id, "sh", "-c", "cat /dl/page.txt; stat -c '%a %u' /dl/page.txt /named.txt")
+        assert out.splitlines() == ["served", "600 0", "600 0"]
+        bad = api_build(daemon, ctx({"Dockerfile": f"FROM busybox:latest\nCOPY {url} /x\n"}, "c"), t=made.tag())
+        assert bad.error == "source can't be a URL for COPY", bad.error
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 # -- bad input ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dockerfile, params, message", [

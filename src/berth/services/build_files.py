@@ -2,6 +2,7 @@
 their hashes for the cache, and Docker's rules for where they land and who owns them."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -197,3 +198,26 @@ def own(path: str, owner, chmod: str, src: str) -> None:
     os.lchown(path, *owner)
     if chmod and not os.path.islink(path):
         os.chmod(path, int(chmod, 8))
+
+
+def fetch_url(url: str, staging: str) -> str:
+    """ADD <url>: download into ``staging`` (mode 0600, mtime from Last-Modified, as Docker) and return
+    its path relative to ``staging``."""
+    import email.utils
+    import urllib.parse
+    import urllib.request
+    name = os.path.basename(urllib.parse.urlparse(url).path) or "__unnamed__"
+    os.makedirs(staging, exist_ok=True)
+    path = os.path.join(staging, name)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(path, "wb") as out:
+            shutil.copyfileobj(resp, out)
+            modified = resp.headers.get("Last-Modified")
+    except OSError as e:
+        raise BuildFailed(f"failed to GET {url}: {getattr(e, 'reason', e)}") from None
+    os.chmod(path, 0o600)
+    if modified:
+        with contextlib.suppress(TypeError, ValueError):
+            t = email.utils.parsedate_to_datetime(modified).timestamp()
+            os.utime(path, (t, t))
+    return name

@@ -27,7 +27,7 @@ from berth.types.container import ContainerSpec
 from berth.types.image import ImageConfig
 from berth.util.fs import remove_tree, resolve_in_root
 from berth.services.build_files import (BuildFailed, copy_into, drop_ignored_build_files, expand_sources,
-                                        extract_context, hash_sources, own, owner_of, read_dockerfile)
+                                        extract_context, fetch_url, hash_sources, own, owner_of, read_dockerfile)
 from berth.services.containers import ContainerService
 from berth.services.filesystem import FilesystemService
 from berth.services.images import ImageService
@@ -471,12 +471,20 @@ class Builder:
     async def _copy(self, state: _State, inst, ctx: str, results: dict[int, str], df) -> AsyncIterator[dict]:
         spec = dfile.copy_parts(inst)
         sources, dest = list(spec.sources), spec.dest
-        remote = [x for x in sources if x.startswith(("http://", "https://", "git@", "git://"))]
-        if remote:
-            raise BuildFailed(f"{inst.cmd.upper()} from a URL or a git repository is not supported by berth yet: "
-                              f"{remote[0]}")
+        git = [x for x in sources if x.startswith(("git@", "git://")) or x.endswith(".git")]
+        if git:
+            raise BuildFailed(f"{inst.cmd.upper()} from a git repository is not supported by berth yet: {git[0]}")
+        urls = [x for x in sources if x.startswith(("http://", "https://"))]
+        if urls and (inst.cmd != "add" or spec.from_):
+            raise BuildFailed("source can't be a URL for COPY" if inst.cmd == "copy" else
+                              "ADD --from cannot take a URL")
+        if urls and len(urls) != len(sources):
+            raise BuildFailed("ADD of URLs together with local files is not supported by berth yet")
+        remote = os.path.join(os.path.dirname(ctx), "remote-" + uuid.uuid4().hex[:8]) if urls else ""
+        if urls:  # ADD <url>: fetched apart from the context, then added as a file (never unpacked)
+            sources = [await asyncio.to_thread(fetch_url, x, remote) for x in urls]
         held = await self._sources(df, [spec.from_] if spec.from_ else [], results)
-        holder, src_root = (held[spec.from_][0], held[spec.from_][1]) if spec.from_ else (None, ctx)
+        holder, src_root = (held[spec.from_][0], held[spec.from_][1]) if spec.from_ else (None, remote or ctx)
         try:
             matched = await asyncio.to_thread(expand_sources, src_root, sources, holder is None)
             if len(matched) + len(spec.files) > 1 and not dest.endswith("/"):
@@ -497,7 +505,7 @@ class Builder:
             def write(root: str) -> None:
                 owner = owner_of(chown, root) or default_owner
                 copy_into(root, src_root, matched, dest, owner, chmod,
-                           inst.cmd == "add" and holder is None and spec.unpack is not False,
+                           inst.cmd == "add" and holder is None and not urls and spec.unpack is not False,
                            dest_is_dir=dest.endswith("/") or len(matched) > 1 or any(
                                os.path.isdir(os.path.join(src_root, m)) for m in matched))
                 for doc in spec.files:
