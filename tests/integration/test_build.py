@@ -762,6 +762,22 @@ def test_add_from_a_url(daemon, made, ctx, tmp_path):
         httpd.server_close()
 
 
+def test_cache_from_seeds_the_cache(daemon, made, ctx):
+    """``cachefrom``: after the local cache is gone (builder prune), an image built from the same Dockerfile
+    stands in for every step: nothing runs, and the result is that very image."""
+    d = daemon
+    dockerfile = "FROM busybox:latest\nRUN echo seeded > /s\nCOPY f.txt /f.txt\nENV K=v\nCMD [\"cat\", \"/s\"]\n"
+    first = api_build(d, ctx({"f.txt": "f\n", "Dockerfile": dockerfile}, "a"), t=made.tag()).ok()
+    assert d.api("POST", "/build/prune")[0] == 200
+    again = api_build(d, ctx({"f.txt": "f\n", "Dockerfile": dockerfile}, "b"), t=made.tag(),
+                      cachefrom=json.dumps([first.image_id])).ok()
+    assert "Running in" not in again.stream and again.stream.count("Using cache") == 4, again.stream
+    assert again.image_id == first.image_id
+    cold = api_build(d, ctx({"f.txt": "other\n", "Dockerfile": dockerfile}, "c"), t=made.tag(),
+                     cachefrom=json.dumps([first.image_id])).ok()
+    assert cold.stream.count("Using cache") == 1  # the RUN; the changed COPY and all after it are built
+
+
 # -- bad input ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dockerfile, params, message", [

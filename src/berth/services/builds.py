@@ -80,6 +80,7 @@ class _State:
     step: str = ""  # the instruction being built, as written, and its inputs (for --explain)
     detail: dict = field(default_factory=dict)
     why: str = ""
+    seeds: list = field(default_factory=list)  # --cache-from images
 
 
 class Builder:
@@ -120,9 +121,12 @@ class Builder:
             labels = sorted(req.labels.items())
             total = len(df.global_args) + sum(1 + len(s.instructions) for s in stages) + len(labels)
             step = 0
-            if req.cache_from:
-                yield {"stream": "[Warning] --cache-from is not supported by berth yet: only the local build "
-                                 "cache is used\n"}
+            seeds = []
+            for ref in req.cache_from:  # --cache-from: images whose history can stand in for steps
+                try:
+                    seeds.append(self.images.resolve(ref))
+                except NotFound:
+                    yield {"stream": f"[Warning] cache-from image {ref} is not available: ignored\n"}
             for inst in df.global_args:  # the classic builder counts and shows them
                 step += 1
                 yield {"stream": f"Step {step}/{total} : {inst.original.strip()}\n"}
@@ -133,7 +137,7 @@ class Builder:
                 step += 1
                 yield {"stream": f"Step {step}/{total} : {stage.original.strip() or 'FROM ' + base}\n"}
                 state = self._from(df, base, results)
-                state.no_cache = req.no_cache
+                state.no_cache, state.seeds = req.no_cache, seeds
                 if state.image_id:
                     yield {"stream": f" ---> {_short(state.image_id)}\n"}
                 triggers = [dfile.parse_trigger(t) for t in state.config.onbuild]  # the base's ONBUILD first
@@ -290,12 +294,15 @@ class Builder:
             return
         cfg = dataclasses.replace(state.config, env=list(state.config.env), labels=dict(state.config.labels))
         apply(cfg)
-        now = now_rfc3339()
-        cfg.created = now
-        cfg.history = list(state.config.history) + [
-            {"created": now, "created_by": text if not isinstance(inst, str) or not text
-             else f"{_shell_text(state.shell)} #(nop)  {text}", "empty_layer": True}]
+        created_by = text if not isinstance(inst, str) or not text else f"{_shell_text(state.shell)} #(nop)  {text}"
+        seeded = self._seed_entry(state, created_by) if not state.no_cache else None  # --cache-from
+        if seeded is not None:
+            seeded.pop("_layer", None)
+        entry = seeded or {"created": now_rfc3339(), "created_by": created_by, "empty_layer": True}
+        cfg.created = entry["created"]
+        cfg.history = list(state.config.history) + [entry]
         await self._register(state, cfg, None, key)
+        state.hit = seeded is not None
 
     async def _register(self, state: _State, cfg: ImageConfig, layer: str | None, key: str) -> None:
         parent = self.images.index.get(state.image_id) if state.image_id else None
@@ -307,6 +314,32 @@ class Builder:
         state.why = self._why(state)
         self.cache.put(key, image_id, state.image_id, now_rfc3339(), state.step, json.dumps(state.detail))
         state.image_id, state.config, state.hit = image_id, cfg, False
+
+    def _seed_entry(self, state: _State, created_by: str) -> dict | None:
+        """``--cache-from``: the next history entry of a given image built through the same steps so far
+        (its history and layers start as this stage's do) when that entry is this step."""
+        k, n = len(state.config.history), len(state.config.diff_ids)
+        for img in state.seeds:
+            h, layers = img.config.history, img.config.diff_ids
+            if len(h) <= k or h[:k] != state.config.history or layers[:n] != state.config.diff_ids:
+                continue
+            entry = h[k]
+            if entry.get("created_by") == created_by and (entry.get("empty_layer") or len(layers) > n):
+                return dict(entry, _layer=None if entry.get("empty_layer") else layers[n])
+        return None
+
+    async def _seeded(self, state: _State, created_by: str, key: str) -> str | None:
+        """A step whose layer a ``--cache-from`` image has: that layer stands in for running it."""
+        entry = self._seed_entry(state, created_by) if state.seeds else None
+        if entry is None:
+            return None
+        layer_id = entry.pop("_layer")
+        cfg = dataclasses.replace(state.config, env=list(state.config.env), created=entry.get("created", ""),
+                                  history=list(state.config.history) + [entry])
+        if layer_id:
+            cfg.diff_ids = list(state.config.diff_ids) + [layer_id]
+        await self._register(state, cfg, self.images.content.path(layer_id) if layer_id else None, key)
+        return state.image_id
 
     def _take(self, state: _State, image_id: str) -> None:
         state.image_id, state.hit = image_id, True
@@ -325,7 +358,7 @@ class Builder:
     async def _write_step(self, state: _State, text: str, write, key_extra: str) -> None:
         """Run ``write(root)`` in a created container's root, then commit it as the next image."""
         key = _key(state.image_id, "write", text, key_extra)
-        cached = None if state.no_cache else self.cache.get(key)
+        cached = None if state.no_cache else self.cache.get(key) or await self._seeded(state, text, key)
         if cached:
             self._take(state, cached)
             return
@@ -440,7 +473,8 @@ class Builder:
         mounts, mounts_key = self._run_mounts(state, inst, ctx, sources)
         key_extra = json.dumps(sorted(args_env)) + mounts_key
         key = _key(state.image_id, "run", json.dumps(argv), key_extra)
-        cached = None if req.no_cache else self.cache.get(key)
+        created_by = dfile.created_by(inst, state.shell, run_args=args_env or None)
+        cached = None if req.no_cache else self.cache.get(key) or await self._seeded(state, created_by, key)
         if cached:
             self._take(state, cached)
             return
@@ -461,8 +495,7 @@ class Builder:
             if code != 0:
                 shown = json.dumps(argv) if inst.json else " ".join(argv)
                 raise BuildFailed(f"The command '{shown}' returned a non-zero code: {code}", code)
-            await self._commit_container(state, self.containers.refresh(c), dfile.created_by(
-                inst, state.shell, run_args=args_env or None), key)
+            await self._commit_container(state, self.containers.refresh(c), created_by, key)
         finally:
             with contextlib.suppress(BerthError):
                 await self.lifecycle.force_remove(c.id)
