@@ -28,6 +28,7 @@ from berth.types.image import ImageConfig
 from berth.util.fs import remove_tree, resolve_in_root
 from berth.services.build_files import (BuildFailed, copy_into, drop_ignored_build_files, expand_sources,
                                         extract_context, fetch_url, hash_sources, own, owner_of, read_dockerfile)
+from berth.services.build_sources import BuildSources
 from berth.services.containers import ContainerService
 from berth.services.filesystem import FilesystemService
 from berth.services.images import ImageService
@@ -83,7 +84,7 @@ class _State:
     seeds: list = field(default_factory=list)  # --cache-from images
 
 
-class Builder:
+class Builder(BuildSources):
     def __init__(self, images: ImageService, containers: ContainerService, lifecycle: Lifecycle,
                  files: FilesystemService, cache: BuildCacheIndex, tmp_dir: str, mounts_root: str) -> None:
         self.mounts_root = mounts_root  # RUN --mount=type=cache directories, kept between builds
@@ -341,6 +342,9 @@ class Builder:
         await self._register(state, cfg, self.images.content.path(layer_id) if layer_id else None, key)
         return state.image_id
 
+    def _state_of(self, image_id: str) -> _State:
+        return _State(image_id, self.images.index.get(image_id).config)
+
     def _take(self, state: _State, image_id: str) -> None:
         state.image_id, state.hit = image_id, True
         state.config = dataclasses.replace(self.images.index.get(image_id).config)
@@ -392,69 +396,6 @@ class Builder:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layer)
-
-    async def _sources(self, df, refs: list[str], results: dict[int, str]) -> dict[str, tuple]:
-        """``--from`` stages or images, each as (holder container, its mounted root, image ID)."""
-        out: dict[str, tuple] = {}
-        try:
-            for ref in refs:
-                if ref in out:
-                    continue
-                stage = dfile.stage_by_name(df, ref)
-                image_id = results.get(stage.index) if stage else None
-                if image_id is None:
-                    try:
-                        image_id = self.images.resolve(ref).id
-                    except NotFound:
-                        raise BuildFailed(f"invalid from flag value {ref}: {ref} not found") from None
-                holder = await self._container(_State(image_id, self.images.index.get(image_id).config), None,
-                                               None, [])
-                out[ref] = (holder, None, image_id)
-                out[ref] = (holder, await asyncio.to_thread(self.containers.mount_rootfs, holder), image_id)
-        except BaseException:
-            await self._release(out)
-            raise
-        return out
-
-    async def _release(self, sources: dict[str, tuple]) -> None:
-        for holder, root, _ in sources.values():
-            if root:
-                await asyncio.to_thread(self.containers.unmount_rootfs, holder.id)
-            with contextlib.suppress(BerthError):
-                await self.containers.remove(self.containers.refresh(holder))
-
-    def _run_mounts(self, state: _State, inst, ctx: str, sources: dict[str, tuple]) -> tuple[list[dict], str]:
-        """RUN --mount: cache dirs kept between builds, binds of the context or of a stage/image (read-only
-        unless rw), tmpfs. Returns the container's mounts and what the cache key must cover."""
-        mounts, keyed = [], []
-        for m in dfile.run_mounts(inst):
-            target = m.get("target") or m.get("dst") or m.get("destination")
-            if not target:
-                raise BuildFailed(f"dockerfile parse error on line {inst.line}: mount target is required")
-            kind = m["type"]
-            if kind == "cache":
-                d = os.path.join(self.mounts_root, hashlib.sha256((m.get("id") or target).encode()).hexdigest())
-                os.makedirs(d, 0o755, exist_ok=True)
-                mounts.append({"Type": "bind", "Source": d, "Target": target})
-                keyed.append(f"cache:{m.get('id') or target}:{target}")
-            elif kind == "bind":
-                source = m.get("source") or m.get("src") or "."
-                base = sources[m["from"]][1] if m.get("from") else ctx
-                host = resolve_in_root(base, source)
-                if not os.path.exists(host):
-                    where = f"stage or image {m['from']}" if m.get("from") else "the build context"
-                    raise BuildFailed(f"failed to compute cache key: {source}: not found in {where}")
-                rw = m.get("rw") == "true" or m.get("readwrite") == "true"
-                mounts.append({"Type": "bind", "Source": host, "Target": target, "ReadOnly": not rw})
-                what = sources[m["from"]][2] + ":" + source if m.get("from") else \
-                    hash_sources(ctx, [os.path.relpath(host, ctx)])[0]
-                keyed.append(f"bind:{target}:{what}")
-            elif kind == "tmpfs":
-                mounts.append({"Type": "tmpfs", "Target": target})
-                keyed.append(f"tmpfs:{target}")
-            else:
-                raise BuildFailed(f"RUN --mount=type={kind} is not supported by berth yet")
-        return mounts, json.dumps(keyed)
 
     async def _run(self, state: _State, inst, df, req: BuildRequest, ctx: str,
                    results: dict[int, str]) -> AsyncIterator[dict]:
