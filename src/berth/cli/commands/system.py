@@ -86,11 +86,13 @@ def df(api: Transport, name: str, argv: list[str]) -> int:
         {"Type": "Containers", "TotalCount": str(len(cs)), "Active": str(sum(c["State"] == "running" for c in cs)),
          "Size": human_size(c_size), "Reclaimable": pct(c_unused, c_size)},
         volumes.df_summary(d.get("Volumes") or []),
-        {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        {"Type": "Build Cache", "TotalCount": str(len(d.get("BuildCache") or [])), "Active": "0",
+         "Size": human_size(sum(b.get("Size", 0) for b in d.get("BuildCache") or [])),
+         "Reclaimable": human_size(sum(b.get("Size", 0) for b in d.get("BuildCache") or []))},
     ]
     if a.verbose and (not a.format or a.format == "table"):
         print(_df_images(imgs) + "\n\n" + _df_containers(cs) + "\n\n" + volumes.df_section(d.get("Volumes") or [])
-              + "\n\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED")
+              + "\n\n" + _df_build_cache(d.get("BuildCache") or []))
         return 0
     print(output.format_rows(rows, a.format, "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
                              {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
@@ -139,3 +141,21 @@ def _df_containers(cs: list[dict]) -> str:
     return "Containers space usage:\n\n" + output.format_rows(rows, table, table, {
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES",
         "Size": "SIZE", "RunningFor": "CREATED", "Status": "STATUS", "Names": "NAMES"})
+
+
+def _df_build_cache(records: list[dict]) -> str:
+    """``system df -v``'s build cache section: one row per cached build step."""
+    import time
+    from berth.cli import output
+    from berth.types.units import format_created, human_size, parse_rfc3339
+    now = time.time()
+    rows = [{"ID": b.get("ID", ""), "CacheType": b.get("Type", ""), "Size": human_size(b.get("Size", 0)),
+             "CreatedSince": format_created(parse_rfc3339(b.get("CreatedAt")) or now, now), "LastUsedSince": "",
+             "UsageCount": str(b.get("UsageCount", 0)), "Shared": str(b.get("Shared", False)).lower()}
+            for b in records]
+    table = ("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}"
+             "\t{{.Shared}}")
+    total = human_size(sum(b.get("Size", 0) for b in records))
+    return f"Build cache usage: {total}\n\n" + output.format_rows(rows, table, table, {
+        "ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
+        "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"})
