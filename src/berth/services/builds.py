@@ -55,6 +55,7 @@ class BuildRequest:
     cache_from: list[str] = field(default_factory=list)
     explain: bool = False
     force_rm: bool = False
+    pull: bool = False
 
 
 @dataclass
@@ -122,6 +123,9 @@ class Builder(BuildSources):
             labels = sorted(req.labels.items())
             total = len(df.global_args) + sum(1 + len(s.instructions) for s in stages) + len(labels)
             step = 0
+            if req.pull:
+                yield {"stream": "[Warning] --pull: berth cannot pull yet (registries come with issue 7); "
+                                 "the local base images are used\n"}
             seeds = []
             for ref in req.cache_from:  # --cache-from: images whose history can stand in for steps
                 try:

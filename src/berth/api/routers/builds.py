@@ -41,6 +41,7 @@ def build_request(request: web.Request) -> BuildRequest:
         labels=_json_param(request, "labels"), network_mode=q.get("networkmode", ""),
         extra_hosts=[h for v in q.getall("extrahosts", []) for h in v.split(",") if h],
         cache_from=json.loads(cache_from) if cache_from else [], explain=qbool(request, "explain"),
+        pull=qbool(request, "pull"),
         force_rm=qbool(request, "forcerm"))
 
 
