@@ -6,10 +6,9 @@ import hashlib
 import pytest
 
 from berth.build.dockerfile import (
-    CopySpec, Heredoc, Instruction, copy_parts, created_by, exec_or_shell, expand, go_duration, healthcheck,
-    instruction_vars, key_values, meta_args, base_name, needed_stages, parse, parse_duration,
-    parse_trigger, resolve_workdir, run_mounts, run_script, source_hash, stage_by_name,
-)
+    CopySpec, Heredoc, Instruction, base_name, copy_parts, exec_or_shell, expand, instruction_vars, key_values,
+    meta_args, needed_stages, parse, parse_trigger, run_mounts, run_script, stage_by_name)
+from berth.build.history import created_by, go_duration, healthcheck, parse_duration, resolve_workdir, source_hash
 from berth.errors import InvalidArgument
 
 

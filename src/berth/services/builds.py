@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from berth.build import dockerfile as dfile
+from berth.build import history
 from berth.build.words import unused_args_warning
 from berth.errors import BerthError, NotFound
 from berth.runtime.logs import now_rfc3339
@@ -235,9 +236,9 @@ class Builder(BuildSources):
             await self._metadata(state, inst)
             return
         if cmd == "workdir":
-            path = dfile.resolve_workdir(state.config.working_dir or "/", inst.args[0])
+            path = history.resolve_workdir(state.config.working_dir or "/", inst.args[0])
             state.config.working_dir = path
-            await self._write_step(state, dfile.created_by(inst, state.shell, workdir=path),
+            await self._write_step(state, history.created_by(inst, state.shell, workdir=path),
                                    lambda root: os.makedirs(resolve_in_root(root, path), 0o755, exist_ok=True), "")
             return
         if cmd in ("copy", "add"):
@@ -279,7 +280,7 @@ class Builder(BuildSources):
             elif cmd == "stopsignal":
                 cfg.stop_signal = inst.args[0]
             elif cmd == "healthcheck":
-                cfg.healthcheck = dfile.healthcheck(inst)
+                cfg.healthcheck = history.healthcheck(inst)
             elif cmd == "shell":
                 state.shell = list(inst.args)
                 cfg.shell = list(inst.args)
@@ -291,7 +292,7 @@ class Builder(BuildSources):
 
     async def _commit_config(self, state: _State, inst, apply, key_extra: str = "") -> None:
         """A step that changes only the config: a new image with an empty-layer history entry."""
-        text = inst if isinstance(inst, str) else dfile.created_by(inst, state.shell)
+        text = inst if isinstance(inst, str) else history.created_by(inst, state.shell)
         key = _key(state.image_id, "config", text, key_extra)
         cached = None if state.no_cache else self.cache.get(key)
         if cached:
@@ -418,7 +419,7 @@ class Builder(BuildSources):
         mounts, mounts_key = self._run_mounts(state, inst, ctx, sources)
         key_extra = json.dumps(sorted(args_env)) + mounts_key
         key = _key(state.image_id, "run", json.dumps(argv), key_extra)
-        created_by = dfile.created_by(inst, state.shell, run_args=args_env or None)
+        created_by = history.created_by(inst, state.shell, run_args=args_env or None)
         cached = None if req.no_cache else self.cache.get(key) or await self._seeded(state, created_by, key)
         if cached:
             self._take(state, cached)
@@ -477,7 +478,7 @@ class Builder(BuildSources):
             chown, chmod = spec.chown, spec.chmod
             if not dest.startswith("/"):
                 dest = os.path.join(state.config.working_dir or "/", dest) + ("/" if dest.endswith("/") else "")
-            text = dfile.created_by(inst, state.shell, source_hashes=[digest])
+            text = history.created_by(inst, state.shell, source_hashes=[digest])
             default_owner = None if holder is not None else (0, 0)  # --from keeps owners
 
             def write(root: str) -> None:
