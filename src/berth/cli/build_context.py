@@ -8,6 +8,8 @@ import sys
 import time
 
 from berth.cli.common import Exit
+from berth.cli.local_tar import file_body
+from berth.util.reading import read_upto
 
 _CHUNK = 1 << 20
 _BLOCK = 512
@@ -164,17 +166,7 @@ class ContextTar:
             with f:
                 size = os.fstat(f.fileno()).st_size
                 buf += tar_header(rel, _REG, perm, size, mtime)
-                left = size
-                while left > 0:
-                    data = f.read(min(_CHUNK, left))
-                    if not data:
-                        break
-                    buf += data
-                    left -= len(data)
-                    if len(buf) >= _CHUNK:
-                        yield bytes(buf)
-                        buf.clear()
-                buf += b"\0" * (left + (-size % _BLOCK))
+                yield from file_body(f, size, buf)
         elif st_.S_ISLNK(mode):
             try:
                 target = os.readlink(path)
@@ -223,16 +215,6 @@ def _read_chunks(head: bytes, src):
         yield head
     while data := src.read(_CHUNK):
         yield data
-
-
-def _read_head(src, n: int = 2 * _BLOCK) -> bytes:
-    out = b""
-    while len(out) < n:
-        data = src.read(n - len(out))
-        if not data:
-            break
-        out += data
-    return out
 
 
 def is_archive(head: bytes) -> bool:
@@ -387,7 +369,7 @@ def prepare_context(context: str, dockerfile_flag: str | None, stdin) -> Context
     if dockerfile_flag == "-" and context == "-":
         raise _fail("invalid argument: can't use stdin for both build context and dockerfile")
     if context == "-":
-        head = _read_head(stdin)
+        head = read_upto(stdin, 2 * _BLOCK)
         if is_archive(head):
             return Context(Counted(_read_chunks(head, stdin)), dockerfile_flag or "")
         if dockerfile_flag:
@@ -408,7 +390,7 @@ def prepare_context(context: str, dockerfile_flag: str | None, stdin) -> Context
         src = open(root, "rb")
     except OSError as e:
         raise _fail(f"unable to prepare context: open {root}: {_go_errno(e)}") from None
-    head = _read_head(src)
+    head = read_upto(src, 2 * _BLOCK)
     if not is_archive(head):
         src.close()
         raise _fail(f"unable to prepare context: context must be a directory: {root}")

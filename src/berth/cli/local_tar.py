@@ -34,6 +34,22 @@ def body_to_stdout(resp) -> None:
     resp.close()
 
 
+def file_body(f, size: int, buf: bytearray):
+    """A tar member's data: ``size`` bytes of ``f`` (zeros if it shrank meanwhile) and the block padding,
+    appended to ``buf``; full chunks are yielded (and ``buf`` emptied) as they fill."""
+    left = size
+    while left > 0:
+        chunk = f.read(min(_CHUNK, left))
+        if not chunk:
+            break
+        buf += chunk
+        left -= len(chunk)
+        if len(buf) >= _CHUNK:
+            yield bytes(buf)
+            buf.clear()
+    buf += b"\0" * (left + (-size % _BLOCK))
+
+
 def _header(ti) -> bytes:
     import tarfile
     return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
@@ -84,17 +100,7 @@ def tar_local(src_path: str, rebase_to: str, renames: list[tuple[str, str]], kee
                 ti = info(name, st, tarfile.REGTYPE)
                 ti.size = size
                 buf += _header(ti)
-                left = size
-                while left > 0:
-                    chunk = f.read(min(_CHUNK, left))
-                    if not chunk:
-                        break
-                    buf += chunk
-                    left -= len(chunk)
-                    if len(buf) >= _CHUNK:
-                        yield bytes(buf)
-                        buf = bytearray()
-                buf += b"\0" * left + b"\0" * (-size % _BLOCK)
+                yield from file_body(f, size, buf)
         elif st_.S_ISLNK(mode):
             ti = info(name, st, tarfile.SYMTYPE)
             ti.linkname = os.readlink(path)

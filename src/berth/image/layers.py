@@ -20,6 +20,7 @@ from typing import BinaryIO
 import zstandard
 
 from berth.errors import InvalidArgument
+from berth.util.reading import read_upto
 from berth.util.tar import DIR_FLAGS, TreeExtractor, lstat_at, member_times
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -118,19 +119,11 @@ class _Guard(_Reader):
             raise InvalidArgument(f"invalid compressed data: {e}") from None
 
 
-def _read_upto(f: BinaryIO, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = f.read(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return buf
 
 
 def open_decompressed(f: BinaryIO) -> BinaryIO:
     """Sniff gzip / zstd / plain and return a stream of the uncompressed bytes."""
-    head = _read_upto(f, 4)
+    head = read_upto(f, 4)
     src = _Prefixed(head, f)
     if head.startswith(GZIP_MAGIC):
         return _Guard(gzip.GzipFile(fileobj=src, mode="rb"))  # type: ignore[return-value]
@@ -142,7 +135,7 @@ def open_decompressed(f: BinaryIO) -> BinaryIO:
 def decompress_stream(f: BinaryIO) -> BinaryIO:
     """As ``open_decompressed``, and bzip2 and xz too: a tar as a client may send it (pkg/archive
     DecompressStream, for ``PUT /containers/{id}/archive``)."""
-    head = _read_upto(f, 6)
+    head = read_upto(f, 6)
     src = _Prefixed(head, f)
     if head.startswith(BZIP2_MAGIC):
         return _Guard(bz2.BZ2File(src), _BZIP2_XZ_ERRORS)  # type: ignore[return-value]

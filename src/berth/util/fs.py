@@ -84,3 +84,4 @@ def read_text(path: str | os.PathLike) -> str:
             return f.read()
     except OSError:
         return ""
+
