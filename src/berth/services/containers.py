@@ -124,8 +124,9 @@ class ContainerService:
         merged = merge_image_config(spec, img, cid)
         points = self.volumes.plan(merged, self.get)  # checked before anything is made
         name = name.lstrip("/") if name else names.generate(self.index.names())
-        if self.index.by_name(name):
-            self.index.reserve(Container(cid, name, img.id, "", merged, ContainerState()), [])  # Docker's 409
+        owner = self.index.by_name(name)
+        if owner:  # Docker's 409, before volumes are made (reserve below stays the race-free check)
+            raise Conflict.container_name(name, owner)
         anonymous = await asyncio.to_thread(self.volumes.materialize, points, merged.mount_requests)
         merged.mount_points = [dataclasses.asdict(m) for m in points]
         c = Container(cid, name, img.id, now_rfc3339(), merged, ContainerState())
