@@ -28,11 +28,17 @@ class DaemonConfig:
     dns_opts: list[str] = field(default_factory=list)
     iptables: bool = True  # berth's own packet rules (NAT, published ports, isolation)
     ip_forward: bool = True
+    insecure_registries: list[str] = field(default_factory=list)  # hosts or CIDRs that may use plain HTTP
+    registry_mirrors: list[str] = field(default_factory=list)  # URLs tried before Docker Hub for its pulls
+    certs_dir: str = "/etc/berth/certs.d"  # <host:port>/ca.crt, client.cert, client.key
+    max_concurrent_downloads: int = 3
 
     _KEYS = {"hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "default-runtime": "runtime",
              "runtimes": "runtimes", "log-level": "log_level", "log-opts": "log_opts", "shim": "shim",
              "bridge": "bridge", "bip": "bip", "default-address-pools": "default_address_pools", "dns": "dns",
-             "dns-search": "dns_search", "dns-opts": "dns_opts", "iptables": "iptables", "ip-forward": "ip_forward"}
+             "dns-search": "dns_search", "dns-opts": "dns_opts", "iptables": "iptables", "ip-forward": "ip_forward",
+             "insecure-registries": "insecure_registries", "registry-mirrors": "registry_mirrors",
+             "max-concurrent-downloads": "max_concurrent_downloads"}
 
     @classmethod
     def load(cls, path: str | None, overrides: dict) -> "DaemonConfig":
@@ -129,6 +135,10 @@ _TYPES = {  # daemon.json key -> (check, what dockerd's Go type expects)
     "dns-opts": (_is_strs, "a list of strings"),
     "iptables": (lambda v: isinstance(v, bool), "a boolean"),
     "ip-forward": (lambda v: isinstance(v, bool), "a boolean"),
+    "insecure-registries": (_is_strs, "a list of strings"),
+    "registry-mirrors": (_is_strs, "a list of strings"),
+    "max-concurrent-downloads": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+                                 "a positive integer"),
 }
 
 

@@ -59,6 +59,10 @@ class Unavailable(BerthError):
     status = 503
 
 
+class Unauthorized(BerthError):
+    status = 401
+
+
 class Forbidden(BerthError):
     status = 403
 

@@ -5,6 +5,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from berth.cli.progress import StreamError
 from berth.client.transport import DaemonUnreachable, Transport
 from berth.errors import BerthError
 
@@ -57,6 +58,9 @@ def run_command(fn: Callable, name: str, argv: list[str], host: str | None) -> i
     except BerthError as e:
         print(f"Error response from daemon: {e.message}", file=sys.stderr)
         return 125 if name in ("run", "container run") else 1
+    except StreamError as e:
+        print(str(e), file=sys.stderr)
+        return 125 if name in ("run", "container run", "create", "container create") else 1
     except Exit as e:
         return e.code
     except KeyboardInterrupt:

@@ -17,7 +17,9 @@ COMMANDS = {
     "images": ("images", "images"), "rmi": ("images", "rmi"), "tag": ("images", "tag"),
     "import": ("images", "import_"), "load": ("images", "load"), "save": ("images", "save"),
     "history": ("images", "history"), "build": ("build", "build"),
+    "pull": ("distribution", "pull"), "push": ("distribution", "push"), "search": ("distribution", "search"),
     "info": ("system", "info"), "version": ("system", "version"), "events": ("events", "events"),
+    "login": ("login", "login"), "logout": ("login", "logout"),
 }
 MANAGEMENT = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "run": "run", "create": "create", "start": "start",
@@ -29,7 +31,7 @@ MANAGEMENT = {
                   "prune": ("containers", "prune")},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "import": "import",
               "load": "load", "save": "save", "history": "history", "inspect": ("images", "inspect_image"),
-              "prune": ("images", "prune"), "build": "build"},
+              "prune": ("images", "prune"), "build": "build", "pull": "pull", "push": "push"},
     "builder": {"build": "build", "prune": ("build", "builder_prune")},
     "system": {"df": ("system", "df"), "info": "info", "events": "events"},
     "network": {"create": ("networks", "create"), "ls": ("networks", "ls"), "list": ("networks", "ls"),
@@ -39,6 +41,7 @@ MANAGEMENT = {
     "volume": {"create": ("volumes", "create"), "ls": ("volumes", "ls"), "list": ("volumes", "ls"),
                "inspect": ("volumes", "inspect"), "rm": ("volumes", "rm"), "remove": ("volumes", "rm"),
                "prune": ("volumes", "prune")},
+    "registry": {"serve": ("registry", "serve"), "gc": ("registry", "gc")},
 }
 USAGE = """Usage:  berth [-H HOST] COMMAND
 
@@ -47,15 +50,16 @@ A container engine that speaks the Docker Engine API.
 Commands:
   run create start stop kill restart rm ps logs wait attach exec inspect pause unpause rename
   cp diff export commit stats top update port
-  images rmi tag import load save history build info version events
+  images rmi tag import load save history build pull push search info version events login logout
 Management commands:
   container  (ls, run, create, start, stop, kill, restart, rm, logs, wait, inspect, prune, pause, unpause,
               rename, cp, diff, export, commit, stats, top)
-  image      (ls, rm, tag, import, load, save, history, inspect, prune, build)
+  image      (ls, rm, tag, import, load, save, history, inspect, prune, build, pull, push)
   builder    (build, prune)
   system     (df, info)
   network    (create, ls, inspect, rm, prune, connect, disconnect)
   volume     (create, ls, inspect, rm, prune)
+  registry   (serve, gc)
 
 Options:
   -H, --host HOST   daemon socket (unix://PATH or tcp://127.0.0.1:PORT); also BERTH_HOST / DOCKER_HOST

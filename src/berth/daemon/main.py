@@ -30,6 +30,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--dns-opt", action="append", default=[], dest="dns_opts")
     p.add_argument("--iptables", default=None, type=lambda v: v.lower() in ("1", "true"),
                    help="manage packet rules (default true)")
+    p.add_argument("--insecure-registry", action="append", default=[], dest="insecure_registries",
+                   help="a registry host or CIDR that may be reached over plain HTTP")
+    p.add_argument("--registry-mirror", action="append", default=[], dest="registry_mirrors",
+                   help="a mirror tried before Docker Hub")
+    p.add_argument("--max-concurrent-downloads", type=int, default=None)
     return p.parse_args(argv)
 
 
@@ -58,6 +63,7 @@ async def serve(cfg: DaemonConfig) -> None:
     log.info("berthd shutting down; containers keep running")
     await runner.cleanup()
     await engine.lifecycle.close()
+    await engine.distribution.close()
     engine.sandboxes.close()
     engine.networks.host.close()
     engine.db.close()
@@ -71,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             "hosts": args.hosts, "data_root": args.data_root, "exec_root": args.exec_root,
             "runtime": args.runtime, "runtimes": runtimes, "shim": args.shim, "log_level": args.log_level,
             "bridge": args.bridge, "bip": args.bip, "dns": args.dns, "dns_search": args.dns_search, "dns_opts": args.dns_opts,
-            "iptables": args.iptables})
+            "iptables": args.iptables, "insecure_registries": args.insecure_registries,
+            "registry_mirrors": args.registry_mirrors, "max_concurrent_downloads": args.max_concurrent_downloads})
     except BerthError as e:
         print(f"berthd: {e.message}", file=sys.stderr)
         return 1

@@ -21,7 +21,12 @@ from berth.services.exec import ExecService
 from berth.services.filesystem import FilesystemService
 from berth.services.health import HealthMonitor
 from berth.services.monitoring import MonitoringService
+from berth.image.pull import LayerFetcher
+from berth.registry.client import RegistryHTTP
+from berth.registry.hosts import Hosts
+from berth.services.distribution import DistributionService
 from berth.services.images import ImageService
+from berth.store.distribution import DistributionIndex
 from berth.services.lifecycle import Lifecycle
 from berth.services.notify import Notifier
 from berth.services.system import SystemService
@@ -52,13 +57,15 @@ class Engine:
     sandboxes: Sandboxes
     volumes: VolumeService
     builder: Builder
+    distribution: DistributionService
 
     def services(self) -> dict:
         return {"system": self.system, "images": self.images, "containers": self.containers,
                 "lifecycle": self.lifecycle, "events": self.events, "tmp_dir": self.tmp_dir,
                 "monitoring": self.monitoring, "execs": self.execs, "health": self.health,
                 "filesystem": self.filesystem, "networks": self.networks, "sandboxes": self.sandboxes,
-                "volumes": self.volumes, "builder": self.builder}
+                "volumes": self.volumes, "builder": self.builder,
+                "distribution": self.distribution}
 
 
 def _binary(name: str) -> str:
@@ -78,8 +85,12 @@ def build(cfg: DaemonConfig) -> Engine:
     tmp_dir = os.path.join(cfg.data_root, "tmp")
     events = EventBus()
     build_cache = BuildCacheIndex(db)
+    fetcher = LayerFetcher(content, snapshots, cfg.max_concurrent_downloads)
     images = ImageService(db, ImageIndex(db), content, snapshots, os.path.join(cfg.data_root, "staging"), events,
-                          build_cache.intermediate, build_cache.parent, build_cache.children)
+                          build_cache.intermediate, build_cache.parent, build_cache.children, fetcher.leased)
+    hosts = Hosts(cfg.insecure_registries, cfg.registry_mirrors, cfg.certs_dir)
+    distribution = DistributionService(images, fetcher, DistributionIndex(db), RegistryHTTP(hosts), hosts, events,
+                                       os.path.join(cfg.data_root, "staging"))
     runtime_root = os.path.join(cfg.exec_root, "runtime")
     runtimes = {"runc": cfg.runtime_path(cfg.runtime), **cfg.runtimes}
     runc_for = {name: Runc(_binary(path), runtime_root) for name, path in runtimes.items()}
@@ -105,4 +116,4 @@ def build(cfg: DaemonConfig) -> Engine:
     builder = Builder(images, containers, lifecycle, files, build_cache, tmp_dir,
                       os.path.join(cfg.data_root, "build-mounts"))
     return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
-                  HealthMonitor(lifecycle, execs), files, networks, sandboxes, volumes, builder)
+                  HealthMonitor(lifecycle, execs), files, networks, sandboxes, volumes, builder, distribution)

@@ -178,14 +178,44 @@ def apply_layer(tar_path: str, dest: str) -> int:
     Unsafe or malformed entries raise ``InvalidArgument``; nothing is ever
     written outside ``dest`` (the caller removes ``dest`` on failure).
     """
+    with open(tar_path, "rb") as f:
+        return apply_layer_stream(open_decompressed(f), dest)
+
+
+def apply_layer_stream(stream: BinaryIO, dest: str) -> int:
+    """As ``apply_layer``, from an uncompressed tar stream (read to its end)."""
     root = os.open(dest, DIR_FLAGS)
     ex = _LayerExtractor(root)
     try:
-        with open(tar_path, "rb") as f:
-            ex.run(open_decompressed(f))
+        ex.run(stream)
     finally:
         os.close(root)
+    while stream.read(_CHUNK):  # the padding after the end-of-archive blocks is part of the diff ID
+        pass
     return ex.size
+
+
+class HashingTee(_Reader):
+    """Reads ``src``, hashing (sha256) and copying every byte to ``out`` on the way."""
+
+    def __init__(self, src: BinaryIO, out: BinaryIO) -> None:
+        self._src, self._out = src, out
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return self.readall()
+        data = self._src.read(n)
+        if data:
+            self.hash.update(data)
+            self._out.write(data)
+            self.size += len(data)
+        return data
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
 
 
 class _LayerExtractor(TreeExtractor):

@@ -33,7 +33,8 @@ class DeleteResult:
 class ImageService:
     def __init__(self, db: Database, index: ImageIndex, content: ContentStore, snapshots: SnapshotStore,
                  staging_root: str, events: EventBus, intermediate=lambda: set(), parent=lambda image_id: "",
-                 children=lambda image_id: set()) -> None:
+                 children=lambda image_id: set(), leased=lambda: set()) -> None:
+        self.leased = leased  # layer blobs that pulls in progress hold
         self.intermediate = intermediate  # images only build steps were made on: hidden unless asked for
         self.parent = parent  # the image a build step made an image on
         self.children = children  # and the other way
@@ -54,7 +55,10 @@ class ImageService:
         else:
             try:
                 ref = reference.parse(name)
-                image_id = self.index.by_tag(str(ref.repository + (":" + ref.tag if ref.tag else "")))
+                if ref.digest:
+                    image_id = self.index.by_repo_digest(f"{ref.repository}@{ref.digest}")
+                else:
+                    image_id = self.index.by_tag(str(ref.repository + (":" + ref.tag if ref.tag else "")))
             except InvalidArgument:
                 ref = None
             if image_id is None:
@@ -179,7 +183,7 @@ class ImageService:
         for cid in snapshot_ids:
             self.snapshots.remove(cid)
         used = self.index.used_blobs()
-        for d in self.content.digests() - used:
+        for d in self.content.digests() - used - self.leased():
             self.content.delete(d)
 
     async def prune(self, filters: flt.Filters, in_use: set[str]) -> tuple[list[dict], int]:
@@ -236,16 +240,8 @@ class ImageService:
                 layers.append((diff_id, chain_id, size))
             image_id = sha256_bytes(config)
             if not self.content.exists(image_id):
-                self.content.write_bytes(config)
                 added_blobs.append(image_id)
-            replaced = []
-            with self.db.write() as conn:
-                self.index.add(conn, image_id, config.decode(), cfg.created or now_rfc3339(), sum(x[2] for x in layers), layers)
-                for t in tags:
-                    old = self.index.set_tag(conn, t, image_id)
-                    if old:
-                        replaced.append(old)
-            return image_id, replaced
+            return self.commit_image(config, cfg, layers, tags)
         except BaseException:
             for cid in added_snapshots:
                 if not self.index.snapshot_exists(cid):
@@ -254,6 +250,23 @@ class ImageService:
                 if d not in self.index.used_blobs():
                     self.content.delete(d)
             raise
+
+    def commit_image(self, config: bytes, cfg: ImageConfig, layers: list[tuple[str, str, int]], tags: list[str],
+                     repo_digest: str = "") -> tuple[str, list[str]]:
+        """Store the config blob and commit the image rows whose layers are unpacked already, in one
+        transaction. Returns (image ID, images whose tags it took)."""
+        image_id = self.content.write_bytes(config)
+        replaced = []
+        with self.db.write() as conn:
+            self.index.add(conn, image_id, config.decode(), cfg.created or now_rfc3339(), sum(x[2] for x in layers),
+                           layers)
+            for t in tags:
+                old = self.index.set_tag(conn, t, image_id)
+                if old:
+                    replaced.append(old)
+            if repo_digest:
+                self.index.set_repo_digest(conn, repo_digest, image_id)
+        return image_id, replaced
 
     async def import_rootfs(self, body: BinaryIO, repo: str, tag: str, changes: list[str], message: str) -> str:
         """``docker import``: one layer from a root filesystem tar, config from ``changes``."""

@@ -1,6 +1,6 @@
 """The metadata database: SQLite with foreign keys, WAL and a schema version.
 
-Schema (version 5; each migration below is applied once, in order):
+Schema (version 6; each migration below is applied once, in order):
 
 - ``images(id, config, created, size)``: write-once; ``id`` is the config digest,
   ``config`` its JSON text (the exact bytes live in the content store).
@@ -24,6 +24,11 @@ Schema (version 5; each migration below is applied once, in order):
   the image it made on top of ``parent_id``; ``step`` is the instruction as written and ``detail`` its
   inputs (build args, copied files' hashes), for ``--explain``. Images that are only the parents of later
   steps are hidden from lists.
+- ``blob_sources(diff_id, digest, media_type, size, registry, repository)`` (version 6): where a layer was
+  pulled from or pushed to, compressed as ``digest``, so a push sends only what the registry lacks
+  (mounting it from a sibling repository when it can) and a re-push gives the same manifest.
+- ``repo_digests(name, image_id)`` (version 6): ``repository@digest`` references that name an image's
+  manifest in a registry (``RepoDigests``).
 """
 from __future__ import annotations
 
@@ -128,6 +133,23 @@ _MIGRATIONS = [
     CREATE INDEX build_cache_image ON build_cache(image_id);
     CREATE INDEX build_cache_step ON build_cache(step);
     CREATE INDEX build_cache_parent ON build_cache(parent_id);
+    """,
+    # 6: distribution metadata.
+    """
+    CREATE TABLE blob_sources (
+        diff_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size >= 0),
+        registry TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        PRIMARY KEY (diff_id, registry, repository, digest)
+    );
+    CREATE TABLE repo_digests (
+        name TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+    );
+    CREATE INDEX repo_digests_image ON repo_digests(image_id);
     """,
 ]
 

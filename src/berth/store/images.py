@@ -19,8 +19,10 @@ class ImageIndex:
             "SELECT l.chain_id, s.size FROM image_layers l JOIN snapshots s ON s.chain_id = l.chain_id "
             "WHERE l.image_id=? ORDER BY l.position", (row["id"],))
         used = self.db.one("SELECT count(*) FROM containers WHERE image_id=?", (row["id"],))[0]
+        digests = [r[0] for r in self.db.query("SELECT name FROM repo_digests WHERE image_id=? ORDER BY name",
+                                               (row["id"],))]
         return ImageRecord(row["id"], ImageConfig.parse(row["config"].encode()), row["created"], row["size"],
-                           tags, [r[0] for r in layers], used, [r[1] for r in layers])
+                           tags, [r[0] for r in layers], used, [r[1] for r in layers], digests)
 
     def snapshot_sizes(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.db.query("SELECT chain_id, size FROM snapshots")}
@@ -32,6 +34,14 @@ class ImageIndex:
     def by_tag(self, name: str) -> str | None:
         row = self.db.one("SELECT image_id FROM tags WHERE name=?", (name,))
         return row[0] if row else None
+
+    def by_repo_digest(self, name: str) -> str | None:
+        row = self.db.one("SELECT image_id FROM repo_digests WHERE name=?", (name,))
+        return row[0] if row else None
+
+    @staticmethod
+    def set_repo_digest(conn: sqlite3.Connection, name: str, image_id: str) -> None:
+        conn.execute("INSERT OR REPLACE INTO repo_digests(name, image_id) VALUES (?,?)", (name, image_id))
 
     def by_prefix(self, prefix: str) -> list[str]:
         return [r[0] for r in self.db.query(

@@ -178,3 +178,4 @@ class ImageRecord:
     chain_ids: list[str] = field(default_factory=list)
     containers: int = 0
     layer_sizes: list[int] = field(default_factory=list)
+    repo_digests: list[str] = field(default_factory=list)  # "docker.io/library/busybox@sha256:..."

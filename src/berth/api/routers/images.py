@@ -11,7 +11,8 @@ from berth.api.middleware import json_response, qbool
 from berth.api.routes import add
 from berth.api.serialize import images as ser
 from berth.api.streams import json_stream, send_file, spool_body, write_json_line
-from berth.errors import InvalidArgument, NotImplementedYet
+from berth.api.routers.distribution import pull
+from berth.errors import InvalidArgument
 from berth.services.images import familiar
 from berth.types import filters as flt
 
@@ -47,9 +48,9 @@ def routes(app: web.Application) -> list:
         return json_response([{"Untagged": t} for t in res.untagged] + [{"Deleted": d} for d in res.deleted])
 
     async def create(request: web.Request) -> web.StreamResponse:
+        if request.query.get("fromImage"):
+            return await pull(request)
         if request.query.get("fromSrc") != "-":
-            if request.query.get("fromImage"):
-                raise NotImplementedYet("berth cannot pull images yet: registries come with a later issue")
             raise InvalidArgument("fromSrc or fromImage is required")
         path = await spool_body(request, tmp)
         try:

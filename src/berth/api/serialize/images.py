@@ -14,7 +14,7 @@ def _familiar_tags(img: ImageRecord, familiar) -> list[str]:
 def inspect(img: ImageRecord, familiar, parent: str = "") -> dict:
     c = img.config
     return {
-        "Id": img.id, "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [], "Parent": parent, "Comment": "",
+        "Id": img.id, "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [familiar(d) for d in img.repo_digests], "Parent": parent, "Comment": "",
         "Created": img.created, "DockerVersion": "", "Author": c.author,
         "Config": {"Hostname": "", "Domainname": "", "User": c.user, "AttachStdin": False, "AttachStdout": False,
                    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": c.env or None,
@@ -33,7 +33,7 @@ def inspect(img: ImageRecord, familiar, parent: str = "") -> dict:
 
 def list_item(img: ImageRecord, familiar) -> dict:
     return {
-        "Id": img.id, "ParentId": "", "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [],
+        "Id": img.id, "ParentId": "", "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [familiar(d) for d in img.repo_digests],
         "Created": int(parse_time(img.created)), "Size": img.size, "SharedSize": -1, "VirtualSize": img.size,
         "Labels": img.config.labels or {}, "Containers": img.containers,
     }

@@ -23,6 +23,8 @@ def _create_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("--rm", action="store_true")
+    p.add_argument("--platform", default="")
+    p.add_argument("--pull", default="missing", help="pull the image before creating: always, missing or never")
     p.add_argument("--name")
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
@@ -270,12 +272,19 @@ def _healthcheck(a: argparse.Namespace) -> dict | None:
 
 
 def _create(api: Transport, a: argparse.Namespace) -> str:
+    from berth.cli.commands.distribution import pull_image
+    if a.pull not in ("missing", "always", "never"):
+        raise Usage(f'invalid pull option: \'{a.pull}\': must be one of "always", "missing" or "never"')
+    if a.pull == "always":
+        pull_image(api, a.image, a.platform, out=sys.stderr)
     try:
         resp = api.request("POST", "/containers/create", {"name": a.name}, _body(a)).json()
     except NotFound as e:
-        if e.message.startswith("No such image"):
-            print(f"Unable to find image '{a.image}' locally", file=sys.stderr)
-        raise
+        if not e.message.startswith("No such image") or a.pull != "missing":
+            raise
+        print(f"Unable to find image '{a.image}' locally", file=sys.stderr)
+        pull_image(api, a.image, a.platform, out=sys.stderr)
+        resp = api.request("POST", "/containers/create", {"name": a.name}, _body(a)).json()
     for w in resp.get("Warnings") or []:
         print(f"WARNING: {w}", file=sys.stderr)
     return resp["Id"]

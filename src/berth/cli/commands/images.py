@@ -33,9 +33,10 @@ def images(api: Transport, name: str, argv: list[str]) -> int:
     rows = []
     for img in items:
         short = img["Id"] if a.no_trunc else img["Id"][7:19]
+        digests = {d.split("@", 1)[0]: d.split("@", 1)[1] for d in img.get("RepoDigests") or []}
         for tag in img["RepoTags"] or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
-            rows.append({"Repository": repo, "Tag": t, "ID": short, "Digest": "<none>",
+            rows.append({"Repository": repo, "Tag": t, "ID": short, "Digest": digests.get(repo, "<none>"),
                          "CreatedSince": human_duration(now - img["Created"]) + " ago",
                          "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(img["Created"])),
                          "Size": human_size(img["Size"], 3), "Containers": str(img.get("Containers", 0))})
@@ -46,7 +47,8 @@ def images(api: Transport, name: str, argv: list[str]) -> int:
                 seen.append(r["ID"])
         print("\n".join(seen)) if seen else None
         return 0
-    text = output.format_rows(rows, a.format, IMAGES_TABLE, IMAGES_HEADERS)
+    table = IMAGES_TABLE.replace("{{.Tag}}\t", "{{.Tag}}\t{{.Digest}}\t") if a.digests else IMAGES_TABLE
+    text = output.format_rows(rows, a.format, table, IMAGES_HEADERS)
     if text:
         print(text)
     return 0

@@ -1,0 +1,155 @@
+"""Fetching an image's layers: downloads at once (3 by default, as dockerd), each verified while it
+streams, then decompressed, hashed against its diff ID and unpacked into its snapshot in one pass.
+
+A layer is complete when its snapshot is renamed into place; a pull that stops part-way leaves the
+complete layers for the next try and nothing else (downloads live under the content store's ingest/).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from berth.errors import InvalidArgument
+from berth.image.layers import HashingTee, _Reader, apply_layer_stream, open_decompressed
+from berth.registry.client import Repository
+from berth.store.content import ContentStore
+from berth.store.snapshots import SnapshotStore
+from berth.types.manifest import Descriptor
+
+Report = Callable[..., None]  # report(layer id, status, current=None, total=None)
+
+
+@dataclass(frozen=True)
+class LayerJob:
+    desc: Descriptor     # the blob in the registry (compressed or not)
+    diff_id: str         # its uncompressed digest, from the image config
+    chain_id: str
+
+    @property
+    def short(self) -> str:
+        return self.desc.digest.split(":", 1)[1][:12]
+
+
+class LayerFetcher:
+    """Downloads and unpacks layers; remembers layers finished by pulls that did not finish."""
+
+    def __init__(self, content: ContentStore, snapshots: SnapshotStore, downloads: int = 3, unpacks: int = 2) -> None:
+        self.content, self.snapshots = content, snapshots
+        self._downloads = asyncio.Semaphore(downloads)
+        self._unpacks = asyncio.Semaphore(unpacks)
+        self._inflight: dict[str, asyncio.Future] = {}
+        self.finished: dict[str, int] = {}  # chain ID -> unpacked size, for layers no image holds yet
+        self._diff_ids: dict[str, str] = {}  # chain ID -> diff ID of layers fetching or finished
+
+    def leased(self) -> set[str]:
+        """Layer blobs (diff IDs) that pulls hold: garbage collection must leave them."""
+        return set(self._diff_ids.values())
+
+    async def fetch(self, repo: Repository, jobs: list[LayerJob], report: Report,
+                    have: Callable[[LayerJob], int | None]) -> list[int]:
+        """Each job's unpacked size, fetching those ``have`` does not know; raises on the first failure."""
+        sizes: list[int | None] = [have(j) if have(j) is not None else self.finished.get(j.chain_id) for j in jobs]
+        for j, s in zip(jobs, sizes):
+            report(j.short, "Already exists" if s is not None else "Pulling fs layer")
+        tasks = {i: asyncio.ensure_future(self._one(repo, j, report))
+                 for i, (j, s) in enumerate(zip(jobs, sizes)) if s is None}
+        try:
+            for i, t in tasks.items():
+                sizes[i] = await t
+        finally:
+            for t in tasks.values():
+                t.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return [s or 0 for s in sizes]
+
+    async def _one(self, repo: Repository, job: LayerJob, report: Report) -> int:
+        running = self._inflight.get(job.chain_id)
+        if running is not None:  # another pull is fetching the same layer: wait for it
+            report(job.short, "Waiting")
+            return await asyncio.shield(running)
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[job.chain_id] = fut
+        self._diff_ids[job.chain_id] = job.diff_id
+        try:
+            size = await self._fetch_one(repo, job, report)
+            self.finished[job.chain_id] = size
+            fut.set_result(size)
+            return size
+        except BaseException as e:
+            if not fut.done():
+                fut.set_exception(e if isinstance(e, Exception) else asyncio.CancelledError())
+                fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            self._inflight.pop(job.chain_id, None)
+            if job.chain_id not in self.finished:
+                self._diff_ids.pop(job.chain_id, None)
+
+    async def _fetch_one(self, repo: Repository, job: LayerJob, report: Report) -> int:
+        total = job.desc.size
+        if self._downloads.locked():
+            report(job.short, "Waiting")
+        blob = self.content.temp_path()
+        try:
+            async with self._downloads:
+                await repo.download(job.desc.digest, total, blob,
+                                    lambda done: report(job.short, "Downloading", done, total))
+            report(job.short, "Verifying Checksum")
+            report(job.short, "Download complete")
+            loop = asyncio.get_running_loop()
+
+            def extracting(done: int) -> None:
+                loop.call_soon_threadsafe(report, job.short, "Extracting", done, total)
+            async with self._unpacks:
+                size = await asyncio.to_thread(unpack, blob, job, self.content, self.snapshots, extracting)
+            report(job.short, "Pull complete")
+            return size
+        finally:
+            if os.path.exists(blob):
+                os.unlink(blob)
+
+    def forget(self, chain_ids: list[str]) -> None:
+        """Layers an image now holds: no longer the fetcher's to keep."""
+        for c in chain_ids:
+            self.finished.pop(c, None)
+            self._diff_ids.pop(c, None)
+
+
+class _Counting(_Reader):
+    def __init__(self, src, report: Callable[[int], None]) -> None:
+        self._src, self._report, self.done, self._last = src, report, 0, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._src.read(n)
+        self.done += len(data)
+        if self.done - self._last >= (1 << 20) or (not data and self.done != self._last):
+            self._last = self.done
+            self._report(self.done)
+        return data
+
+
+def unpack(blob: str, job: LayerJob, content: ContentStore, snapshots: SnapshotStore,
+           progress: Callable[[int], None]) -> int:
+    """Decompress ``blob``, keep the uncompressed tar under its diff ID and unpack the snapshot, in one read."""
+    tar_tmp = content.temp_path()
+    snap = snapshots.prepare()
+    try:
+        with open(blob, "rb") as f, open(tar_tmp, "wb") as out:
+            tee = HashingTee(open_decompressed(_Counting(f, progress)), out)
+            size = apply_layer_stream(tee, snap)
+            out.flush()
+            os.fsync(out.fileno())
+        if tee.digest != job.diff_id:
+            raise InvalidArgument(f"layer {job.desc.digest} does not match the image config: "
+                                  f"diff ID {tee.digest}, expected {job.diff_id}")
+        content.commit_file(tar_tmp, job.diff_id)
+        snapshots.commit(snap, job.chain_id)
+        return size
+    except BaseException:
+        if os.path.exists(tar_tmp):
+            os.unlink(tar_tmp)
+        shutil.rmtree(snap, ignore_errors=True)
+        raise
