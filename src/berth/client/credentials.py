@@ -286,3 +286,18 @@ def auth_header_for_image(name: str) -> str | None:
     """The ``X-Registry-Auth`` value for the registry an image reference (``name``) lives in."""
     from berth.types.reference import parse
     return auth_header(parse(name, default_tag=None).domain)
+
+
+def registry_config_header() -> str:
+    """``X-Registry-Config`` for a build: every stored login, keyed as in config.json ("e30=" when none)."""
+    conf = load_config()
+    keys = list((conf.get("auths") or {}).keys()) + list((conf.get("credHelpers") or {}).keys())
+    out = {}
+    for key in dict.fromkeys(keys):
+        creds = get(key)
+        if creds is None:
+            continue
+        out[key] = {k: v for k, v in {"username": creds.username, "password": creds.password,
+                                      "serveraddress": creds.server_address or key,
+                                      "identitytoken": creds.identity_token}.items() if v}
+    return base64.urlsafe_b64encode(_go_json(out).encode()).decode() if out else "e30="

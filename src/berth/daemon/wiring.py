@@ -114,6 +114,6 @@ def build(cfg: DaemonConfig) -> Engine:
     execs = ExecService(lifecycle, cfg.exec_root)
     files = FilesystemService(containers, images, lifecycle, tmp_dir)
     builder = Builder(images, containers, lifecycle, files, build_cache, tmp_dir,
-                      os.path.join(cfg.data_root, "build-mounts"))
+                      os.path.join(cfg.data_root, "build-mounts"), distribution.pull_base)
     return Engine(db, images, containers, lifecycle, system, events, tmp_dir, monitoring, execs,
                   HealthMonitor(lifecycle, execs), files, networks, sandboxes, volumes, builder, distribution)

@@ -57,6 +57,7 @@ class BuildRequest:
     explain: bool = False
     force_rm: bool = False
     pull: bool = False
+    auth: dict = field(default_factory=dict)  # registry host -> Credentials (X-Registry-Config)
 
 
 @dataclass
@@ -88,8 +89,9 @@ class _State:
 
 class Builder(BuildSources):
     def __init__(self, images: ImageService, containers: ContainerService, lifecycle: Lifecycle,
-                 files: FilesystemService, cache: BuildCacheIndex, tmp_dir: str, mounts_root: str) -> None:
-        self.mounts_root = mounts_root  # RUN --mount=type=cache directories, kept between builds
+                 files: FilesystemService, cache: BuildCacheIndex, tmp_dir: str, mounts_root: str,
+                 puller=None) -> None:
+        self.puller = puller  # async (name, auth by registry, emit) -> None: pulls a base image        self.mounts_root = mounts_root  # RUN --mount=type=cache directories, kept between builds
         self.images = images
         self.containers = containers
         self.lifecycle = lifecycle
@@ -124,9 +126,6 @@ class Builder(BuildSources):
             labels = sorted(req.labels.items())
             total = len(df.global_args) + sum(1 + len(s.instructions) for s in stages) + len(labels)
             step = 0
-            if req.pull:
-                yield {"stream": "[Warning] --pull: berth cannot pull yet (registries come with issue 7); "
-                                 "the local base images are used\n"}
             seeds = []
             for ref in req.cache_from:  # --cache-from: images whose history can stand in for steps
                 try:
@@ -142,6 +141,9 @@ class Builder(BuildSources):
                 base = dfile.base_name(df, stage, global_args)
                 step += 1
                 yield {"stream": f"Step {step}/{total} : {stage.original.strip() or 'FROM ' + base}\n"}
+                if self._needs_pull(df, base, results, req.pull):
+                    async for p in self._pull(base, req):
+                        yield p
                 state = self._from(df, base, results)
                 state.no_cache, state.seeds = req.no_cache, seeds
                 if state.image_id:
@@ -188,6 +190,34 @@ class Builder(BuildSources):
             yield {"stream": f" ---> Cache miss: {state.why}\n"}
         yield {"stream": f" ---> {_short(state.image_id)}\n"}
 
+    def _needs_pull(self, df: dfile.Dockerfile, base: str, results: dict[int, str], always: bool) -> bool:
+        if base.lower() == "scratch" or self.puller is None:
+            return False
+        if any(s.name and s.name == base.lower() and s.index in results for s in df.stages):
+            return False
+        if always:
+            return True
+        try:
+            self.images.resolve(base)
+            return False
+        except NotFound:
+            return True
+
+    async def _pull(self, base: str, req: BuildRequest) -> AsyncIterator:
+        """Pull a base image, passing its progress on; a failure fails the build."""
+        queue: asyncio.Queue = asyncio.Queue()
+        task = asyncio.ensure_future(self.puller(base, req.auth, queue.put_nowait))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+            task.result()
+        except BerthError as e:
+            raise BuildFailed(e.message) from None
+        finally:
+            if not task.done():
+                task.cancel()
+
     def _from(self, df: dfile.Dockerfile, base: str, results: dict[int, str]) -> _State:
         """The stage's starting state; a base without PATH gets the default one (moby's dispatchFrom)."""
         state = self._base(df, base, results)
@@ -206,7 +236,7 @@ class Builder(BuildSources):
             img = self.images.resolve(base)
         except NotFound:
             raise BuildFailed(f"pull access denied for {base}, repository does not exist or may require "
-                              "'docker login': berth cannot pull yet; load or import the image first") from None
+                              "'docker login'") from None
         return _State(img.id, dataclasses.replace(img.config), shell=list(img.config.shell or DEFAULT_SHELL))
 
     def _tag(self, image_id: str, name: str) -> None:

@@ -13,7 +13,7 @@ from berth.image.pull import LayerFetcher, LayerJob
 from berth.image.push import gzip_file, push_layer
 from berth.registry.auth import Credentials
 from berth.registry.client import RegistryHTTP, Repository
-from berth.registry.hosts import Endpoint, Hosts
+from berth.registry.hosts import Endpoint, Hosts, auth_key
 from berth.services.events import EventBus
 from berth.services.images import ImageService
 from berth.store.distribution import BlobSource, DistributionIndex
@@ -213,6 +213,12 @@ class DistributionService:
         self.events.publish("image", "push", img.id, {"name": str(ref)})
         emit(Progress(f"{ref.tag}: digest: {digest} size: {len(manifest)}"))
         emit(Progress("", aux={"Tag": ref.tag, "Digest": digest, "Size": len(manifest)}))
+
+    async def pull_base(self, name: str, auth: dict, emit: Emit) -> None:
+        """A build's base image: ``auth`` maps registry keys (as in config.json) to credentials."""
+        ref = reference.parse(name)
+        creds = auth.get(auth_key(ref.domain)) or auth.get(ref.domain) or Credentials()
+        await self._pull_one(ref, creds, mf.HOST, emit, False, final=True)
 
     # -- login, inspect, search ----------------------------------------------------------
     async def login(self, server: str, creds: Credentials) -> str:

@@ -13,6 +13,8 @@ from aiohttp import web
 from berth.api.middleware import json_response, qbool
 from berth.api.routes import add
 from berth.api.streams import json_stream, spool_body, write_json_line
+from berth.api.serialize.progress import credentials
+from berth.api.serialize.progress import message as progress_message
 from berth.errors import BerthError, InvalidArgument
 from berth.services.builds import BuildRequest
 
@@ -32,6 +34,21 @@ def _json_param(request: web.Request, name: str) -> dict:
     return v
 
 
+def build_auth(header: str | None) -> dict:
+    """``X-Registry-Config``: base64url JSON of registry host -> AuthConfig."""
+    import base64
+    import binascii
+    if not header:
+        return {}
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, binascii.Error):
+        raise InvalidArgument("invalid X-Registry-Config header: not base64url-encoded JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid X-Registry-Config header: not a JSON object")
+    return {str(k): credentials(v) for k, v in doc.items() if isinstance(v, dict)}
+
+
 def build_request(request: web.Request) -> BuildRequest:
     q = request.query
     cache_from = q.get("cachefrom")
@@ -41,7 +58,7 @@ def build_request(request: web.Request) -> BuildRequest:
         labels=_json_param(request, "labels"), network_mode=q.get("networkmode", ""),
         extra_hosts=[h for v in q.getall("extrahosts", []) for h in v.split(",") if h],
         cache_from=json.loads(cache_from) if cache_from else [], explain=qbool(request, "explain"),
-        pull=qbool(request, "pull"),
+        pull=qbool(request, "pull"), auth=build_auth(request.headers.get("X-Registry-Config")),
         force_rm=qbool(request, "forcerm"))
 
 
@@ -66,6 +83,10 @@ def routes(app: web.Application) -> list:
         async def run() -> None:
             try:
                 async for msg in steps:
+                    if not isinstance(msg, dict):  # a base image's pull progress
+                        if not quiet:
+                            await write_json_line(resp, progress_message(msg))
+                        continue
                     if msg.get("stream") == "" or quiet and "stream" in msg:
                         continue
                     await write_json_line(resp, msg)

@@ -23,7 +23,6 @@ _BOOL_FLAGS = {"--rm": "rm", "--force-rm": "force_rm", "--no-cache": "no_cache",
                "--quiet": "quiet", "-q": "quiet", "--explain": "explain"}
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
-REGISTRY_CONFIG = "e30="  # base64url of "{}": no registry credentials
 
 
 def _fail(message: str) -> Exit:
@@ -262,7 +261,8 @@ def _post(api: Transport, query: dict, body) -> object:
     """POST /build with the context as a chunked body. A daemon that answers before taking the
     whole context (a bad parameter) closes the connection: its answer is still read."""
     from berth.client.transport import Pending
-    headers = {"Content-Type": "application/x-tar", "X-Registry-Config": REGISTRY_CONFIG}
+    from berth.client.credentials import registry_config_header
+    headers = {"Content-Type": "application/x-tar", "X-Registry-Config": registry_config_header()}
     conn = api._connect()
     try:
         conn.send_request("POST", api.url("/build", query), headers, body)
