@@ -21,6 +21,7 @@ import bcrypt
 import pytest
 
 from berth.types import manifest as mf
+from tests.support.oci_schemas import oci_validator
 from tests.support.registry_server import BerthRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from busybox_rootfs import make_rootfs_tar  # noqa: E402
 
 SKOPEO, UMOCI = "/usr/bin/skopeo", "/usr/bin/umoci"
-SCHEMAS = Path("/usr/share/gocode/src/github.com/opencontainers/image-spec/schema")
 NO_TLS = ("--tls-verify=false",)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(SKOPEO), reason="skopeo is not installed")
@@ -93,32 +93,7 @@ def registry(work):
 @pytest.fixture(scope="module")
 def validator():
     """Validates a manifest or index (by its mediaType) against the image-spec's schemas, or skips."""
-    if not (SCHEMAS / "image-manifest-schema.json").exists():
-        pytest.skip(f"the OCI image-spec JSON schemas are not installed at {SCHEMAS} (golang-github-opencontainers-image-spec-dev)")
-    import jsonschema
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT4
-
-    docs = {p.name: json.loads(p.read_text()) for p in SCHEMAS.glob("*.json")}
-    by_id = {doc["id"]: doc for doc in docs.values() if "id" in doc}
-
-    def retrieve(uri: str) -> Resource:
-        # $refs are relative file names ("defs-descriptor.json"), resolved against whichever "id" encloses them
-        doc = by_id.get(uri.rstrip("#")) or docs[uri.rsplit("/", 1)[-1]]
-        return Resource.from_contents(doc, default_specification=DRAFT4)
-
-    reg = Registry(retrieve=retrieve).with_resources(
-        (uri, Resource.from_contents(doc, default_specification=DRAFT4)) for uri, doc in by_id.items())
-    checkers = {kind: jsonschema.Draft4Validator(docs[f"image-{kind}-schema.json"], registry=reg)
-                for kind in ("manifest", "index")}
-
-    def validate(data: bytes) -> None:
-        doc = json.loads(data)
-        kind = "index" if doc.get("mediaType") in mf.INDEX_TYPES or "manifests" in doc else "manifest"
-        checkers[kind].validate(doc)
-        for d in doc.get("manifests", []) + doc.get("layers", []) + [doc.get("config") or {}]:
-            assert not d or mf.DIGEST.match(d["digest"])
-    return validate
+    return oci_validator()
 
 
 def served_manifests(r: BerthRegistry, headers: dict | None = None) -> list[bytes]:

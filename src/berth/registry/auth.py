@@ -104,7 +104,7 @@ async def authorization(challenges: list[Challenge], scopes: list[str], creds: C
 async def _token(params: dict[str, str], scopes: list[str], creds: Credentials, cache: TokenCache,
                  fetch: TokenFetcher) -> str:
     realm, service = params["realm"], params.get("service", "")
-    wanted = sorted(set(scopes) | ({params["scope"]} if params.get("scope") else set()))
+    wanted = merge_scopes([*scopes, *params.get("scope", "").split()])
     key = (realm, service, tuple(wanted), creds.username, creds.identity_token)
     token = cache.get(key)
     if token:
@@ -124,6 +124,18 @@ async def _token(params: dict[str, str], scopes: list[str], creds: Credentials, 
     expires = doc.get("expires_in") if isinstance(doc.get("expires_in"), int) else 0
     cache.put(key, token, expires)
     return token
+
+
+def merge_scopes(scopes: list[str]) -> list[str]:
+    """One scope per resource with the union of its actions: ``repository:a:pull`` + ``repository:a:pull,push``
+    is ``repository:a:pull,push``."""
+    merged: dict[str, set[str]] = {}
+    for scope in scopes:
+        resource, _, actions = scope.rpartition(":")
+        if resource:
+            merged.setdefault(resource, set()).update(a for a in actions.split(",") if a)
+    order = {"pull": 0, "push": 1}
+    return [f"{r}:{','.join(sorted(a, key=lambda x: (order.get(x, 2), x)))}" for r, a in sorted(merged.items())]
 
 
 def repository_scope(path: str, push: bool = False) -> str:
