@@ -54,7 +54,7 @@ def parse_challenges(header: str) -> list[Challenge]:
             rest = rest[p.end():]
             if re.match(r"[A-Za-z][A-Za-z0-9_-]*\s+[A-Za-z]", rest):
                 break
-        out.append(Challenge(scheme, {k: v.replace('\\"', '"') for k, v in params.items()}))
+        out.append(Challenge(scheme, {k: re.sub(r"\\(.)", r"\1", v) for k, v in params.items()}))
         rest = rest.lstrip(", ")
     return out
 

@@ -11,11 +11,11 @@ import json
 import os
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin
 
 import aiohttp
 
-from berth.errors import BerthError, InvalidArgument, NotFound, SystemError_, Unauthorized
+from berth.errors import BerthError, Forbidden, InvalidArgument, NotFound, SystemError_, Unauthorized
 from berth.registry.auth import Credentials, TokenCache, authorization, parse_challenges, repository_scope
 from berth.registry.hosts import Endpoint, Hosts
 from berth.types import manifest as mf
@@ -130,8 +130,10 @@ class Repository:
         resp.release()
         if resp.status == 404:
             return NotFound(f"{what}: {text}")
-        if resp.status in (401, 403):
+        if resp.status == 401:
             return Unauthorized(f"{what}: {text}")
+        if resp.status == 403:
+            return Forbidden(f"{what}: {text}")
         if resp.status == 400:
             return InvalidArgument(f"{what}: {text}")
         return SystemError_(f"{what}: {text}")
@@ -157,10 +159,15 @@ class Repository:
         finally:
             resp.release()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        expected = ref if ref.startswith("sha") and ":" in ref else resp.headers.get("Docker-Content-Digest", "")
-        if expected.startswith("sha256:") and expected != digest:
-            raise InvalidArgument(f"manifest verification failed for digest {expected} of {self.name}: "
-                                  f"content is {digest}")
+        expected = ref if mf.DIGEST.match(ref) else resp.headers.get("Docker-Content-Digest", "")
+        if mf.DIGEST.match(expected):
+            algo = expected.split(":", 1)[0]
+            got = f"{algo}:{hashlib.new(algo, data).hexdigest()}"
+            if got != expected:
+                raise InvalidArgument(f"manifest verification failed for digest {expected} of {self.name}: "
+                                      f"content is {got}")
+            if algo != "sha256" and expected == ref:
+                digest = expected
         return data, resp.headers.get("Content-Type", ""), digest
 
     async def manifest_digest(self, ref: str) -> str | None:
@@ -209,8 +216,8 @@ class Repository:
     # -- writing -----------------------------------------------------------------
     async def has_blob(self, digest: str) -> bool:
         resp = await self.request("HEAD", f"/v2/{self.path}/blobs/{digest}")
-        resp.release()
         if resp.status in (200, 404):
+            resp.release()
             return resp.status == 200
         raise await self._fail(resp, f"checking blob {digest[:19]} in {self.name}")
 
@@ -218,11 +225,11 @@ class Repository:
         """Start an upload session (its URL); ``None`` when ``mount`` was mounted from ``source`` instead."""
         params = {"mount": mount, "from": source} if mount else None
         resp = await self.request("POST", f"/v2/{self.path}/blobs/uploads/", params=params)
-        resp.release()
-        if resp.status == 201 and mount:
-            return None
-        if resp.status != 202:
+        if resp.status not in (201, 202) or (resp.status == 201 and not mount):
             raise await self._fail(resp, f"starting an upload to {self.name}")
+        resp.release()
+        if resp.status == 201:
+            return None
         return urljoin(self._origin(), resp.headers.get("Location", ""))
 
     async def upload(self, location: str, digest: str, path: str, size: int, progress: Progress | None = None) -> None:
@@ -265,9 +272,8 @@ class Repository:
 
 
 def _with_digest(location: str, digest: str) -> dict:
-    """Query for the final PUT: the upload URL's own query plus ``digest``."""
-    from urllib.parse import parse_qsl
-    return {**dict(parse_qsl(urlparse(location).query)), "digest": digest}
+    """Query for the final PUT: ``digest``, added to the upload URL's own query by aiohttp."""
+    return {"digest": digest}
 
 
 def _file_part(path: str, offset: int, n: int, progress: Progress | None) -> Callable[[], Any]:

@@ -133,7 +133,7 @@ def iter_tar(fileobj: BinaryIO) -> Iterator[tuple[tarfile.TarFile, tarfile.TarIn
     marker raise ``InvalidArgument`` ("invalid tar: ...").
     """
     try:
-        tar = tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_StrictInfo)
+        tar = tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_StrictInfo, bufsize=1 << 20)
     except tarfile.TarError as e:
         raise InvalidArgument(f"invalid tar: {e}") from None
     with tar:

@@ -8,18 +8,9 @@ import json
 from berth.errors import InvalidArgument
 from berth.registry.auth import Credentials
 from berth.types.progress import Progress
+from berth.types.units import human_size
 
 _BAR = 50
-
-
-def human_size(n: float) -> str:
-    """go-units HumanSize: decimal units, 3 significant digits ("1.23MB")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{n:.3g}{units[i]}"
 
 
 def bar(current: int, total: int | None) -> str:
@@ -67,7 +58,7 @@ def credentials(doc: object) -> Credentials:
     user, password = str(doc.get("username") or ""), str(doc.get("password") or "")
     if not user and doc.get("auth"):
         try:
-            user, _, password = base64.b64decode(str(doc["auth"])).decode().partition(":")
+            user, _, password = base64.b64decode(str(doc["auth"]), validate=True).decode().partition(":")
         except (ValueError, binascii.Error):
             raise InvalidArgument("invalid auth configuration: bad auth field") from None
     return Credentials(user, password, str(doc.get("identitytoken") or ""), str(doc.get("registrytoken") or ""))
