@@ -222,3 +222,19 @@ def test_berth_registry_with_htpasswd_and_tls(daemon, fresh_daemon, made, work):
         daemon.cli("push", ref, env=cfg_env(conf))
         fresh_daemon.cli("pull", ref, env=cfg_env(conf))
         assert image_id(fresh_daemon, ref) == image_id(daemon, "busybox:latest")
+
+
+def test_search_and_info_registry_config(daemon, made, work):
+    with BerthRegistry(os.path.join(work, "root")) as reg:
+        ref = made.image(f"{reg.addr}/findme/tool:1")
+        daemon.cli("tag", "busybox:latest", ref)
+        daemon.cli("push", ref)
+        out = daemon.cli("search", f"{reg.addr}/findme").stdout.decode()
+        assert out.splitlines()[0].split()[:3] == ["NAME", "DESCRIPTION", "STARS"]
+        assert "findme/tool" in out
+        assert daemon.cli("search", f"{reg.addr}/nothing-like-it").stdout.decode().count("\n") == 1
+        status, items = daemon.api("GET", f"/images/search?term={reg.addr}/findme&limit=1000")
+        assert status == 400 and "outside the range" in items["message"]
+    _, info = daemon.api("GET", "/info")
+    assert "127.0.0.0/8" in info["RegistryConfig"]["InsecureRegistryCIDRs"]
+    assert info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"] is True

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from berth.errors import BerthError
 
@@ -16,8 +16,7 @@ TOKEN_USERNAME = "<token>"  # what credential helpers store as Username beside a
 NOT_FOUND = "credentials not found in native keychain"
 
 
-@dataclass
-class Credentials:
+class Credentials(NamedTuple):  # a NamedTuple, not a dataclass: the CLI does not pay for importing dataclasses
     username: str = ""
     password: str = ""
     identity_token: str = ""

@@ -66,10 +66,14 @@ class LayerFetcher:
         return [s or 0 for s in sizes]
 
     async def _one(self, repo: Repository, job: LayerJob, report: Report) -> int:
-        running = self._inflight.get(job.chain_id)
-        if running is not None:  # another pull is fetching the same layer: wait for it
-            report(job.short, "Waiting")
-            return await asyncio.shield(running)
+        while (running := self._inflight.get(job.chain_id)) is not None:
+            report(job.short, "Waiting")  # another pull is fetching the same layer
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise
+                # that pull's client went away: this pull fetches the layer itself
         fut = asyncio.get_running_loop().create_future()
         self._inflight[job.chain_id] = fut
         self._diff_ids[job.chain_id] = job.diff_id
@@ -80,8 +84,11 @@ class LayerFetcher:
             return size
         except BaseException as e:
             if not fut.done():
-                fut.set_exception(e if isinstance(e, Exception) else asyncio.CancelledError())
-                fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+                if isinstance(e, Exception):
+                    fut.set_exception(e)
+                    fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+                else:
+                    fut.cancel()
             raise
         finally:
             self._inflight.pop(job.chain_id, None)
@@ -104,7 +111,10 @@ class LayerFetcher:
             def extracting(done: int) -> None:
                 loop.call_soon_threadsafe(report, job.short, "Extracting", done, total)
             async with self._unpacks:
-                size = await asyncio.to_thread(unpack, blob, job, self.content, self.snapshots, extracting)
+                try:
+                    size = await asyncio.to_thread(unpack, blob, job, self.content, self.snapshots, extracting)
+                except InvalidArgument as e:
+                    raise InvalidArgument(f"{repo.name}: {e.message}") from None
             report(job.short, "Pull complete")
             return size
         finally:

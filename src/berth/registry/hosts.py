@@ -52,6 +52,18 @@ class Hosts:
         self._schemes: dict[str, str] = {}
         self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
 
+    @property
+    def insecure_cidrs(self) -> list[str]:
+        return ["127.0.0.0/8", *(str(n) for n in self._nets)]
+
+    @property
+    def insecure_names(self) -> list[str]:
+        return sorted(self._names)
+
+    @property
+    def mirror_urls(self) -> list[str]:
+        return [f"{m.scheme}://{m.host}/" for m in self._mirrors]
+
     def is_secure(self, host: str) -> bool:
         if host in self._names:
             return False

@@ -10,7 +10,7 @@ from berth.api.middleware import json_body, json_response
 from berth.api.routes import add
 from berth.api.serialize import progress as ser
 from berth.api.streams import json_stream, write_json_line
-from berth.errors import BerthError, InvalidArgument
+from berth.errors import BerthError, InvalidArgument, SystemError_
 
 
 async def stream_progress(request: web.Request, work) -> web.StreamResponse:
@@ -24,14 +24,21 @@ async def stream_progress(request: web.Request, work) -> web.StreamResponse:
     resp = None
     try:
         while True:
-            item = await queue.get()
+            try:
+                item = await asyncio.wait_for(queue.get(), 0.25)
+            except asyncio.TimeoutError:
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client went away: the work stops (below)
+                continue
             if item is None:
                 break
             if resp is None:
                 resp = await json_stream(request)
             await write_json_line(resp, ser.message(item))
-        if task.exception() is not None:
-            err = task.exception()
+        if not task.done():
+            return resp or web.Response(status=499)
+        err = task.exception() if not task.cancelled() else SystemError_("the operation was cancelled")
+        if err is not None:
             if resp is None:
                 raise err
             text = err.message if isinstance(err, BerthError) else f"internal error: {err}"
@@ -40,6 +47,8 @@ async def stream_progress(request: web.Request, work) -> web.StreamResponse:
             resp = await json_stream(request)
         await resp.write_eof()
         return resp
+    except ConnectionError:
+        return resp or web.Response(status=499)
     finally:
         if not task.done():
             task.cancel()

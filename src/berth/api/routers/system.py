@@ -47,7 +47,7 @@ def routes(app: web.Application) -> list:
             "CgroupDriver": "cgroupfs", "CgroupVersion": system.cgroup_version, "NEventsListener": 0,
             "KernelVersion": h["kernel"], "OperatingSystem": h["os"], "OSVersion": "", "OSType": "linux",
             "Architecture": h["arch"], "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+            "RegistryConfig": registry_config(request.app["distribution"].hosts),
             "NCPU": h["ncpu"], "MemTotal": h["mem"], "DockerRootDir": system.data_root, "Name": h["name"],
             "Labels": [], "ExperimentalBuild": False, "ServerVersion": system.version()["version"],
             "Runtimes": {k: {"path": v} for k, v in system.runtimes.items()}, "DefaultRuntime": system.default_runtime,
@@ -87,3 +87,12 @@ def routes(app: web.Application) -> list:
 def _now() -> str:
     from berth.runtime.logs import now_rfc3339
     return now_rfc3339()
+
+
+def registry_config(hosts) -> dict:
+    """``RegistryConfig`` of ``GET /info``: what ``insecure-registries`` and ``registry-mirrors`` say."""
+    configs = {"docker.io": {"Name": "docker.io", "Mirrors": hosts.mirror_urls, "Secure": True, "Official": True}}
+    for name in hosts.insecure_names:
+        configs[name] = {"Name": name, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": hosts.insecure_cidrs, "IndexConfigs": configs, "Mirrors": hosts.mirror_urls}

@@ -96,6 +96,7 @@ class Registry:
         app.router.add_route("*", "/v2", self.dispatch)
         app.router.add_route("*", "/v2/{tail:.*}", self.dispatch)
         app.router.add_get("/", self.page)
+        app.router.add_get("/v1/search", self.search)
         return app
 
     @web.middleware
@@ -349,6 +350,19 @@ class Registry:
     async def catalog(self, request: web.Request) -> web.Response:
         repos, headers = self._page(request, self.store.repositories(), "/v2/_catalog")
         return _json({"repositories": repos}, headers=headers)
+
+    async def search(self, request: web.Request) -> web.Response:
+        """Docker Hub's v1 search API over the repository names (what ``docker search HOST/TERM`` asks)."""
+        query = request.query.get("q", "").lower()
+        try:
+            n = max(1, min(100, int(request.query.get("n") or 25)))
+        except ValueError:
+            raise RegistryError("PAGINATION_NUMBER_INVALID", detail={"n": request.query.get("n")}) from None
+        found = [r for r in self.store.repositories() if query in r]
+        results = [{"name": r, "description": "", "star_count": 0, "is_official": False, "is_automated": False}
+                   for r in found[:n]]
+        return _json({"num_results": len(found), "num_pages": 1, "page": 1, "page_size": n, "query": query,
+                      "results": results})
 
     async def referrers(self, request: web.Request, name: str, digest: str) -> web.Response:
         _check_digest(digest)

@@ -8,7 +8,7 @@ STATUS = {
     "BLOB_UNKNOWN": 404, "BLOB_UPLOAD_INVALID": 400, "BLOB_UPLOAD_UNKNOWN": 404, "DIGEST_INVALID": 400,
     "MANIFEST_BLOB_UNKNOWN": 400, "MANIFEST_INVALID": 400, "MANIFEST_UNKNOWN": 404, "NAME_INVALID": 400,
     "NAME_UNKNOWN": 404, "SIZE_INVALID": 400, "TAG_INVALID": 400, "UNAUTHORIZED": 401, "DENIED": 403,
-    "UNSUPPORTED": 405, "TOOMANYREQUESTS": 429, "RANGE_INVALID": 416,
+    "UNSUPPORTED": 405, "TOOMANYREQUESTS": 429, "RANGE_INVALID": 416, "PAGINATION_NUMBER_INVALID": 400,
 }
 MESSAGES = {
     "BLOB_UNKNOWN": "blob unknown to registry", "BLOB_UPLOAD_INVALID": "blob upload invalid",
@@ -20,6 +20,7 @@ MESSAGES = {
     "TAG_INVALID": "manifest tag did not match URI", "UNAUTHORIZED": "authentication required",
     "DENIED": "requested access to the resource is denied", "UNSUPPORTED": "The operation is unsupported.",
     "TOOMANYREQUESTS": "too many requests", "RANGE_INVALID": "invalid content range",
+    "PAGINATION_NUMBER_INVALID": "invalid number of results requested",
 }
 
 
