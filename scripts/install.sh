@@ -9,7 +9,14 @@ for pkg in runc busybox-static tini gcc libc6-dev python3 python3-venv iproute2 
 done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
+  # Packaged services (docker-registry) must not start on install: tests start their own copies.
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$made_policy" ] || { rm -f /usr/sbin/policy-rc.d; trap - EXIT; }
 fi
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -162,7 +162,7 @@ def test_token_auth_as_docker_hub_plays_it(daemon, fresh_daemon, made, work):
         assert refused.returncode == 1 and reg.addr in refused.stderr.decode()
         daemon.cli("login", "-u", USER, "--password-stdin", reg.addr, input=PASSWORD.encode(), env=cfg_env(conf))
         daemon.cli("push", private, env=cfg_env(conf))
-        assert (f"repository:alice/bb:pull,push", USER) in reg.token_requests
+        assert ("repository:alice/bb:pull,push", USER) in reg.token_requests
 
 
 def test_docker_cli_and_docker_py_pull_and_push_through_berthd(daemon, fresh_daemon, made, work):
@@ -201,6 +201,10 @@ def test_build_pulls_a_base_image_it_lacks(daemon, fresh_daemon, made, work):
         out = fresh_daemon.cli("build", "-t", "pulled-base:1", ctx).stdout.decode()
         assert "Pulling from base/bb" in out
         assert fresh_daemon.cli("run", "--rm", "pulled-base:1", "cat", "/built").stdout == b"built\n"
+        again = fresh_daemon.cli("build", "--pull", "-t", "pulled-base:1", ctx).stdout.decode()
+        assert f"Status: Image is up to date for {base}" in again  # --pull asks the registry even when local
+        assert "Using cache" in again
+        fresh_daemon.api("DELETE", "/images/pulled-base:1?force=1")
 
 
 def test_berth_registry_with_htpasswd_and_tls(daemon, fresh_daemon, made, work):
@@ -238,3 +242,22 @@ def test_search_and_info_registry_config(daemon, made, work):
     _, info = daemon.api("GET", "/info")
     assert "127.0.0.0/8" in info["RegistryConfig"]["InsecureRegistryCIDRs"]
     assert info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Official"] is True
+
+
+def test_docker_cli_login_and_push_with_credentials_through_berthd(daemon, fresh_daemon, made, work):
+    reg = DistributionRegistry(os.path.join(work, "auth"), auth="htpasswd")
+    os.makedirs(reg.workdir, exist_ok=True)
+    with reg:
+        ref = made.image(f"{reg.addr}/dockerlogin/bb:1")
+        daemon.docker("tag", "busybox:latest", ref)
+        bad = daemon.docker("login", "-u", USER, "--password-stdin", reg.addr, input=b"nope\n", check=False)
+        assert bad.returncode != 0 and "401 Unauthorized" in bad.stderr.decode()
+        ok = daemon.docker("login", "-u", USER, "--password-stdin", reg.addr, input=PASSWORD.encode() + b"\n")
+        assert b"Login Succeeded" in ok.stdout
+        try:
+            assert "digest: sha256:" in daemon.docker("push", ref).stdout.decode()
+            conf = os.path.join(daemon.dir, "docker-config")
+            fresh_daemon.cli("pull", ref, env=cfg_env(conf))  # berth reads what docker login stored
+            assert image_id(fresh_daemon, ref) == image_id(daemon, "busybox:latest")
+        finally:
+            daemon.docker("logout", reg.addr, check=False)

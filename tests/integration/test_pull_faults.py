@@ -430,3 +430,27 @@ def test_push_to_the_fake_registry_round_trips(daemon, reg, cleanup):
     assert reg.manifests[repo]["v1"] == reg.manifests[repo][pushed]
     config = json.loads(reg.manifests[repo]["v1"][0])["config"]["digest"]
     assert config == daemon.api("GET", "/images/busybox:latest/json")[1]["Id"]
+
+
+def test_a_daemon_killed_mid_pull_repairs_its_store_at_start(fresh_daemon, reg):
+    d = fresh_daemon
+    repo = repo_name()
+    img = reg.add_image(repo, "v1", small_image(3, fmt="oci", compression="gzip"))
+    first, second, last = img.layers
+    release = threading.Event()
+    reg.fault(reg.blob_path(repo, last.digest), Fault(hold=release, hold_after=len(last.blob) // 2, times=1))
+    before = images(d)
+    s = Stream(d, pull_path(f"{reg.host}/{repo}", "v1"))
+    try:
+        s.until(completed(first, second))
+        wait_for(reg.held.is_set, 15, what="the last layer to be held")
+        d.kill9()  # half a blob in ingest/, two unpacked layers no image holds
+    finally:
+        s.close()
+        release.set()
+    d.start()
+    assert not leftovers(d)
+    assert images(d) == before
+    ok(*pull(d, f"{reg.host}/{repo}", "v1"))
+    status, body = d.api("GET", f"/images/{reg.host}/{repo}:v1/json")
+    assert status == 200 and body["Id"] == img.id and len(body["RootFS"]["Layers"]) == 3

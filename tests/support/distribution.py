@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -37,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from busybox_rootfs import make_rootfs_tar  # noqa: E402
 
+from tests.support.registry_server import Loopback, free_port  # noqa: E402
+
 REGISTRY_BIN = "/usr/bin/docker-registry"
 SKOPEO = "/usr/bin/skopeo"
 DEFAULT_USERS = {"alice": "wonderland"}
@@ -50,12 +51,6 @@ def missing_tools() -> str | None:
         if not os.path.exists(tool):
             return f"{tool} is not installed"
     return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _yaml(value, indent: int = 0) -> str:
@@ -229,7 +224,7 @@ class TokenIssuer:
 
 # ---------------------------------------------------------------- the registry
 
-class DistributionRegistry:
+class DistributionRegistry(Loopback):
     """One docker-registry process on 127.0.0.1 with its storage, config and log under ``workdir``."""
 
     def __init__(self, workdir: str, auth: str | None = None, users: dict[str, str] | None = None,
@@ -246,14 +241,6 @@ class DistributionRegistry:
         self.log_path = os.path.join(workdir, "registry.log")
         self.storage = os.path.join(workdir, "storage")
         self.cert_path = self.key_path = ""
-
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.addr}"
 
     @property
     def token_requests(self) -> list[tuple[str, str]]:

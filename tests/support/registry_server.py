@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -16,22 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.nets import free_port
+
 BERTH = Path(sys.executable).parent / "berth"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Loopback:
+    """A server of the tests' on 127.0.0.1 (``port`` set by its start)."""
 
-
-class BerthRegistry:
-    def __init__(self, root: str, htpasswd: str | None = None, tls: tuple[str, str] | None = None,
-                 read_only: bool = False, extra: tuple[str, ...] = ()) -> None:
-        self.root, self.htpasswd, self.tls, self.read_only, self.extra = root, htpasswd, tls, read_only, extra
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-        self._log = tempfile.NamedTemporaryFile(prefix="bt-registry-", suffix=".log", delete=False)
+    port: int
+    tls: object
 
     @property
     def addr(self) -> str:
@@ -40,6 +33,15 @@ class BerthRegistry:
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.addr}"
+
+
+class BerthRegistry(Loopback):
+    def __init__(self, root: str, htpasswd: str | None = None, tls: tuple[str, str] | None = None,
+                 read_only: bool = False, extra: tuple[str, ...] = ()) -> None:
+        self.root, self.htpasswd, self.tls, self.read_only, self.extra = root, htpasswd, tls, read_only, extra
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self._log = tempfile.NamedTemporaryFile(prefix="bt-registry-", suffix=".log", delete=False)
 
     def log(self) -> str:
         with open(self._log.name, errors="replace") as f:

@@ -20,12 +20,6 @@ OK = {"Status": "Login Succeeded", "IdentityToken": ""}
 DENIED = "login attempt to http://127.0.0.1:5000/v2/ failed with status: 401 Unauthorized"
 
 
-@pytest.fixture
-def cfg(tmp_path, monkeypatch):
-    d = tmp_path / "docker-config"
-    monkeypatch.setenv("DOCKER_CONFIG", str(d))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return d
 
 
 class Stdin(io.StringIO):

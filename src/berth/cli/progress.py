@@ -21,31 +21,21 @@ def messages(lines: Iterable[bytes]) -> Iterable[dict]:
 def render(lines: Iterable[bytes], out: IO[str] | None = None, quiet: bool = False) -> list[dict]:
     """Show the stream; return its ``aux`` payloads. Raises StreamError on an error message."""
     out = out or sys.stdout
-    if quiet:
-        return _consume(messages(lines))
-    if out.isatty():
+    if not quiet and out.isatty():
         return _Bars(out).run(messages(lines))
-    return _plain(messages(lines), out)
+    return _plain(messages(lines), None if quiet else out)
 
 
-def _consume(msgs: Iterable[dict]) -> list[dict]:
+def _plain(msgs: Iterable[dict], out: IO[str] | None) -> list[dict]:
+    """As the docker CLI off a terminal: no progress bars, one line per status (nothing when ``out`` is None)."""
     aux = []
     for m in msgs:
         if m.get("error"):
             raise StreamError(m["error"])
         if "aux" in m:
             aux.append(m["aux"])
-    return aux
-
-
-def _plain(msgs: Iterable[dict], out: IO[str]) -> list[dict]:
-    """As the docker CLI off a terminal: no progress bars, one line per status."""
-    aux = []
-    for m in msgs:
-        if m.get("error"):
-            raise StreamError(m["error"])
-        if "aux" in m:
-            aux.append(m["aux"])
+        elif out is None:
+            continue
         elif m.get("progress") or m.get("progressDetail", {}).get("current") is not None:
             continue
         elif m.get("id"):

@@ -68,15 +68,11 @@ class _Prefixed(_Reader):
         return self._src.read(n) or b""
 
 
-class _Zstd(_Reader):
-    """Multi-frame zstd decoder that reports truncation, with bounded buffers."""
+class _Decoder(_Reader):
+    """A decompressor's output, served from the buffer ``_decode_some`` refills (False at the end)."""
 
-    def __init__(self, src: BinaryIO) -> None:
-        self._src = src
-        self._d = zstandard.ZstdDecompressor().decompressobj()
-        self._mid_frame = False
-        self._in, self._in_pos = b"", 0
-        self._out, self._out_pos = b"", 0
+    _out: bytes
+    _out_pos: int
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
@@ -87,6 +83,20 @@ class _Zstd(_Reader):
         out = self._out[self._out_pos:self._out_pos + n]
         self._out_pos += len(out)
         return out
+
+    def _decode_some(self) -> bool:
+        raise NotImplementedError
+
+
+class _Zstd(_Decoder):
+    """Multi-frame zstd decoder that reports truncation, with bounded buffers."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._mid_frame = False
+        self._in, self._in_pos = b"", 0
+        self._out, self._out_pos = b"", 0
 
     def _decode_some(self) -> bool:
         if self._in_pos >= len(self._in):
@@ -106,7 +116,7 @@ class _Zstd(_Reader):
         return True
 
 
-class _Gzip(_Reader):
+class _Gzip(_Decoder):
     """Multi-member gzip decoder reading 1 MiB at a time (GzipFile's 8 KiB reads cost more than inflating)."""
 
     def __init__(self, src: BinaryIO) -> None:
@@ -115,16 +125,6 @@ class _Gzip(_Reader):
         self._pending = b""
         self._out, self._out_pos = b"", 0
         self._mid_member = False
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            return self.readall()
-        while self._out_pos >= len(self._out):
-            if not self._decode_some():
-                return b""
-        out = self._out[self._out_pos:self._out_pos + n]
-        self._out_pos += len(out)
-        return out
 
     def _decode_some(self) -> bool:
         data, self._pending = self._pending or self._src.read(_CHUNK) or b"", b""

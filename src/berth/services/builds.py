@@ -91,7 +91,8 @@ class Builder(BuildSources):
     def __init__(self, images: ImageService, containers: ContainerService, lifecycle: Lifecycle,
                  files: FilesystemService, cache: BuildCacheIndex, tmp_dir: str, mounts_root: str,
                  puller=None) -> None:
-        self.puller = puller  # async (name, auth by registry, emit) -> None: pulls a base image        self.mounts_root = mounts_root  # RUN --mount=type=cache directories, kept between builds
+        self.puller = puller  # async (name, auth by registry, emit) -> None: pulls a base image
+        self.mounts_root = mounts_root  # RUN --mount=type=cache directories, kept between builds
         self.images = images
         self.containers = containers
         self.lifecycle = lifecycle

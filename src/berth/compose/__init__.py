@@ -1,0 +1,1 @@
+"""berth compose: multi-container applications from compose files, through the Engine API only."""
