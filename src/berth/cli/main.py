@@ -19,7 +19,7 @@ COMMANDS = {
     "history": ("images", "history"), "build": ("build", "build"),
     "pull": ("distribution", "pull"), "push": ("distribution", "push"), "search": ("distribution", "search"),
     "info": ("system", "info"), "version": ("system", "version"), "events": ("events", "events"),
-    "login": ("login", "login"), "logout": ("login", "logout"),
+    "login": ("login", "login"), "logout": ("login", "logout"), "compose": ("compose", "compose"),
 }
 MANAGEMENT = {
     "container": {"ls": "ps", "list": "ps", "ps": "ps", "run": "run", "create": "create", "start": "start",
@@ -51,6 +51,7 @@ Commands:
   run create start stop kill restart rm ps logs wait attach exec inspect pause unpause rename
   cp diff export commit stats top update port
   images rmi tag import load save history build pull push search info version events login logout
+  compose (up, down, ps, logs, ...: berth compose --help)
 Management commands:
   container  (ls, run, create, start, stop, kill, restart, rm, logs, wait, inspect, prune, pause, unpause,
               rename, cp, diff, export, commit, stats, top)

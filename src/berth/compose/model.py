@@ -5,7 +5,7 @@ Field names follow the Compose Specification (snake_case). Durations are seconds
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,7 @@ class Project:
     secrets: tuple[FileSource, ...] = ()
     disabled: tuple[Service, ...] = ()         # services whose profiles are not active
     environment: tuple[tuple[str, str], ...] = ()  # the variables interpolation saw (.env + os.environ)
+    extensions: tuple[tuple[str, str], ...] = ()   # top-level x-* keys, as JSON text
 
     def service(self, name: str) -> Service:
         for s in self.services:
