@@ -725,3 +725,13 @@ def test_kill9_restart_reconciles(own_daemon):
     _remove_everything(d)
     d.ns.ip("link", "del", "berth-1notmine")
     assert_nothing_left(d)
+
+
+def test_a_container_disconnected_from_every_network_starts_with_loopback_only(daemon, made, lan):
+    d = daemon
+    name = uniq("bt-alone")
+    made.container(name)
+    d.cli("create", "--name", name, "--network", lan.b, "busybox", "sleep", "3600")
+    d.cli("network", "disconnect", lan.b, name)
+    d.cli("start", name)
+    assert list(interfaces(d, name)) == ["lo"]

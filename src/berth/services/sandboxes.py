@@ -69,8 +69,9 @@ class Sandboxes:
             path = box.path if box else ("host" if other.spec.network_mode == "host" else f"/proc/{other.state.pid}/ns/net")
             return path, self.containers.host_files(other.id)
         eps = self.index.endpoints(container=c.id)
-        if not eps or self.index.get(eps[0].network_id) is None:
+        if eps and self.index.get(eps[0].network_id) is None:
             raise NotFound(f"network {mode} not found")
+        # Disconnected from every network: it still starts, with loopback only (as in Docker).
         box = self.boxes[c.id] = Sandbox(c.id, self.ns_path(c.id))
         try:
             await self._call(netns.create, box.path)
@@ -81,7 +82,8 @@ class Sandboxes:
                 gw = not routed and not n.internal
                 routed = routed or gw
                 await self._plug(c, n, ep.config, f"eth{i}", box.path, gw)
-            await self._publish(c, box, eps[0])
+            if eps:
+                await self._publish(c, box, eps[0])
             if any(self.index.get(e.network_id).user_defined for e in eps):
                 await self._serve_dns(box)
             self._write_files(c, box)
