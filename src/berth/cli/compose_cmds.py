@@ -29,6 +29,13 @@ def _scale(values: list[str]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+def _table(head, rows) -> None:
+    """Columns three spaces apart, as Compose prints ``top``, ``images`` and ``ls``."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
+    for r in [head, *rows]:
+        print("   ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
+
+
 def _timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--timeout", type=float, default=None)
 
@@ -381,11 +388,7 @@ def top(ctx, name: str, argv: list[str]) -> int:
     for c in _rows(ex, a.services, False):
         res = ctx.api.request("GET", f"/containers/{c['Id']}/top").json()
         print(c["Names"][0].lstrip("/"))
-        titles = res.get("Titles") or []
-        widths = [max([len(t)] + [len(r[i]) for r in res.get("Processes") or []]) for i, t in enumerate(titles)]
-        print("   ".join(t.ljust(w) for t, w in zip(titles, widths)).rstrip())
-        for r in res.get("Processes") or []:
-            print("   ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
+        _table(res.get("Titles") or [], res.get("Processes") or [])
         print()
     return 0
 
@@ -430,10 +433,7 @@ def images(ctx, name: str, argv: list[str]) -> int:
         print(json.dumps([{"ContainerName": r[0], "Repository": r[1], "Tag": r[2], "ID": r[3], "Size": r[4]}
                           for r in rows]))
         return 0
-    head = ("CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE")
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
-    for r in [head, *rows]:
-        print("   ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
+    _table(("CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"), rows)
     return 0
 
 
@@ -506,10 +506,7 @@ def ls(ctx, name: str, argv: list[str]) -> int:
     if a.format == "json":
         print(json.dumps([{"Name": r[0], "Status": r[1], "ConfigFiles": r[2]} for r in rows]))
         return 0
-    head = ("NAME", "STATUS", "CONFIG FILES")
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
-    for r in [head, *rows]:
-        print("   ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
+    _table(("NAME", "STATUS", "CONFIG FILES"), rows)
     return 0
 
 

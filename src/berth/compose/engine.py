@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from berth.client.transport import Hijacked, Response, Transport, path_quote
 from berth.errors import BerthError, NotFound
+from berth.types.reference import split_name
 
 Message = Callable[[dict], None]
 
@@ -244,7 +245,7 @@ class Engine:
     def pull(self, image: str, on_message: Message | None = None, platform: str = "",
              auth: str | None = None) -> list[dict]:
         """``POST /images/create?fromImage=&tag=``; the progress messages (an ``error`` one raises)."""
-        name, tag = split_tag(image)
+        name, tag = split_name(image)
         q = {"fromImage": name, "tag": tag or None, "platform": platform or None}
         headers = {"X-Registry-Auth": auth} if auth else None
         return _stream_messages(self._call("POST", "/images/create", q, None, headers), on_message)
@@ -292,14 +293,3 @@ class Engine:
         finally:
             resp.close()
 
-
-def split_tag(image: str) -> tuple[str, str]:
-    """``name[:tag][@digest]`` → (name, tag or digest); a port in the registry is not a tag."""
-    if "@" in image:
-        name, digest = image.split("@", 1)
-        return name, digest
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        return image[:colon], image[colon + 1:]
-    return image, "latest"

@@ -217,17 +217,21 @@ def plan(project: Project, actual_containers: list[dict], options: PlanOptions,
                 have.append(Step(RESTART, svc.name, number_of(c), c["Id"], name_of(c)))
     names = sorted(steps, key=lambda n: (depth[n], services.index(n) if n in services else len(services)))
     levels = _levels(names, depth, steps)
-    orphans, warnings = [], []
-    stray = _orphan_names(project, actual_containers)
-    if stray and options.remove_orphans:
-        orphans = [Step(REMOVE, labels_of(c).get(m.LABEL_SERVICE, ""), number_of(c), c["Id"], name_of(c))
-                   for c in stray]
-    elif stray:
-        warnings.append(f"Found orphan containers ({', '.join(sorted(name_of(c) for c in stray))}) for this "
-                        "project. If you removed or renamed this service in your compose file, you can run "
-                        "this command with the --remove-orphans flag to clean it up.")
+    orphans, warnings = _orphans(_orphan_names(project, actual_containers), options.remove_orphans)
     return Plan(levels=tuple(levels), orphans=tuple(orphans), warnings=tuple(warnings), start=not options.no_start,
                 services=tuple(sorted(services, key=lambda n: (depth[n], services.index(n)))))
+
+
+def _orphans(stray: list[dict], remove: bool) -> tuple[list[Step], list[str]]:
+    """Removal steps for containers of services the project no longer has, or Compose's warning about them."""
+    if stray and remove:
+        return [Step(REMOVE, labels_of(c).get(m.LABEL_SERVICE, ""), number_of(c), c["Id"], name_of(c))
+                for c in stray], []
+    if stray:
+        return [], [f"Found orphan containers ({', '.join(sorted(name_of(c) for c in stray))}) for this project. "
+                    "If you removed or renamed this service in your compose file, you can run this command with "
+                    "the --remove-orphans flag to clean it up."]
+    return [], []
 
 
 def _levels(names: list[str], depth: dict[str, int], steps: dict[str, list[Step]],
@@ -257,14 +261,7 @@ def plan_down(project: Project, actual: list[dict], remove_orphans: bool = False
     names = [s.name for s in everything if s.name in steps]
     levels = _levels(names, depth, steps, reverse=True)
     stray = [] if only else _orphan_names(project, actual)
-    orphans, warnings = [], []
-    if stray and remove_orphans:
-        orphans = [Step(REMOVE, labels_of(c).get(m.LABEL_SERVICE, ""), number_of(c), c["Id"], name_of(c))
-                   for c in stray]
-    elif stray:
-        warnings.append(f"Found orphan containers ({', '.join(sorted(name_of(c) for c in stray))}) for this "
-                        "project. If you removed or renamed this service in your compose file, you can run "
-                        "this command with the --remove-orphans flag to clean it up.")
+    orphans, warnings = _orphans(stray, remove_orphans)
     networks = () if only else tuple(n.name for n in project.networks if not n.external)
     vols = tuple(v.name for v in project.volumes if not v.external) if volumes and not only else ()
     images: list[str] = []

@@ -13,7 +13,7 @@ from typing import Any
 
 from berth.compose.model import (BuildSpec, DependsOn, FileRef, FileSource, Healthcheck, MountSpec, Network,
                                  PortSpec, Resources, Service, ServiceNetwork, Volume, WatchRule)
-from berth.compose.yamlsrc import YDict, YList, key_pos, like, where
+from berth.compose.yamlsrc import YDict, key_pos, like, where
 from berth.errors import InvalidArgument
 from berth.types.ports import parse_port_spec
 from berth.types.units import parse_go_duration, parse_size

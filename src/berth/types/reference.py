@@ -104,3 +104,15 @@ def parse(name: str, default_tag: str | None = "latest") -> Reference:
     if tag is None and digest is None:
         tag = default_tag
     return Reference(domain, path, tag, digest)
+
+
+def split_name(image: str) -> tuple[str, str]:
+    """``name[:tag][@digest]`` → (name, tag or digest) as the API's fromImage/tag take them; ``latest`` when
+    neither is given (a registry's port is not a tag)."""
+    if "@" in image:
+        name, digest = image.split("@", 1)
+        return name, digest
+    slash, colon = image.rfind("/"), image.rfind(":")
+    if colon > slash:
+        return image[:colon], image[colon + 1:]
+    return image, "latest"

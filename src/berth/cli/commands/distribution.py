@@ -6,6 +6,7 @@ import sys
 from berth.cli.common import Usage, parser
 from berth.cli.progress import StreamError, render
 from berth.client.transport import Transport, path_quote
+from berth.types.reference import split_name
 
 
 def _auth(image: str) -> dict:
@@ -14,22 +15,10 @@ def _auth(image: str) -> dict:
     return {"X-Registry-Auth": header} if header else {}
 
 
-def _split(image: str) -> tuple[str, str]:
-    """(name, tag or digest) as the API takes them; ``latest`` when neither is given."""
-    if "@" in image:
-        name, _, digest = image.partition("@")
-        return name, digest
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        return image[:colon], image[colon + 1:]
-    return image, "latest"
-
-
 def pull_image(api: Transport, image: str, platform: str = "", quiet: bool = False, out=None,
                all_tags: bool = False) -> None:
     """Pull ``image``, rendering progress to ``out`` (stdout by default); StreamError on failure."""
-    name, tag = _split(image)
+    name, tag = split_name(image)
     if all_tags:
         tag = ""
     query = {"fromImage": name, "tag": tag or None, "platform": platform or None}
@@ -66,7 +55,7 @@ def push(api: Transport, name: str, argv: list[str]) -> int:
     p.add_argument("--disable-content-trust", action="store_true")
     p.add_argument("image")
     a = p.parse_args(argv)
-    image, tag = _split(a.image)
+    image, tag = split_name(a.image)
     if "@" in a.image:
         raise Usage("cannot push a digest reference")
     if a.all_tags:
