@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in runc busybox-static tini gcc libc6-dev python3 python3-venv iproute2 nftables skopeo docker-registry umoci golang-github-opencontainers-image-spec-dev; do
+for pkg in runc busybox-static tini gcc libc6-dev python3 python3-venv iproute2 nftables skopeo docker-registry umoci golang-github-opencontainers-image-spec-dev docker-compose; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

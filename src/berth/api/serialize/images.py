@@ -12,6 +12,13 @@ def _familiar_tags(img: ImageRecord, familiar) -> list[str]:
 
 
 def inspect(img: ImageRecord, familiar, parent: str = "") -> dict:
+    out = _inspect(img, familiar, parent)
+    # Deprecated in API 1.44 but read by older clients (docker-compose 1.29 looks up its Volumes).
+    out["Container"], out["ContainerConfig"] = "", dict(out["Config"])
+    return out
+
+
+def _inspect(img: ImageRecord, familiar, parent: str = "") -> dict:
     c = img.config
     return {
         "Id": img.id, "RepoTags": _familiar_tags(img, familiar), "RepoDigests": [familiar(d) for d in img.repo_digests], "Parent": parent, "Comment": "",
