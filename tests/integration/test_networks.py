@@ -727,11 +727,12 @@ def test_kill9_restart_reconciles(own_daemon):
     assert_nothing_left(d)
 
 
-def test_a_container_disconnected_from_every_network_starts_with_loopback_only(daemon, made, lan):
+def test_a_container_disconnected_from_every_network_starts_with_loopback_only(daemon, made):
     d = daemon
-    name = uniq("bt-alone")
+    name, net = uniq("bt-alone"), made.network()
+    d.cli("network", "create", net)
     made.container(name)
-    d.cli("create", "--name", name, "--network", lan.b, "busybox", "sleep", "3600")
-    d.cli("network", "disconnect", lan.b, name)
+    d.cli("create", "--name", name, "--network", net, "busybox", "sleep", "3600")
+    d.cli("network", "disconnect", net, name)
     d.cli("start", name)
     assert list(interfaces(d, name)) == ["lo"]
