@@ -729,8 +729,8 @@ def test_kill9_restart_reconciles(own_daemon):
 
 def test_a_container_disconnected_from_every_network_starts_with_loopback_only(daemon, made):
     d = daemon
-    name, net = uniq("bt-alone"), made.network()
-    d.cli("network", "create", net)
+    name, net = uniq("bt-alone"), uniq("bt-alone-net")
+    made.network(net)
     made.container(name)
     d.cli("create", "--name", name, "--network", net, "busybox", "sleep", "3600")
     d.cli("network", "disconnect", net, name)
