@@ -96,6 +96,31 @@ def _ports(c: dict) -> str:
     return ", ".join(parts)
 
 
+def _ps_row(c: dict, project: str) -> dict:
+    import re
+    import time
+
+    from berth.types.units import human_duration
+    status = c.get("Status", "")
+    health = re.search(r"\((healthy|unhealthy|health: starting)\)", status)
+    code = re.match(r"Exited \((-?\d+)\)", status)
+    labels = c.get("Labels") or {}
+    created = c.get("Created", 0)
+    return {"Command": json.dumps(c.get("Command", "")),
+            "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(created)),
+            "ExitCode": int(code.group(1)) if code else 0,
+            "Health": (health.group(1).replace("health: ", "") if health else ""), "ID": c["Id"],
+            "Image": c.get("Image", ""), "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "Name": c["Names"][0].lstrip("/"), "Names": c["Names"][0].lstrip("/"),
+            "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())),
+            "Ports": _ports(c), "Project": project, "Service": labels.get(m.LABEL_SERVICE, ""),
+            "State": c.get("State", ""), "Status": status,
+            "RunningFor": human_duration(max(0.0, time.time() - created)) + " ago",
+            "Publishers": [{"URL": p.get("IP", ""), "TargetPort": p.get("PrivatePort"),
+                            "PublishedPort": p.get("PublicPort", 0), "Protocol": p.get("Type")}
+                           for p in c.get("Ports") or []]}
+
+
 @command("ps")
 def ps(ctx, name: str, argv: list[str]) -> int:
     from berth.cli import output
@@ -119,19 +144,17 @@ def ps(ctx, name: str, argv: list[str]) -> int:
         for c in items:
             print(c["Id"])
         return 0
-    rows = [{"ID": c["Id"], "Name": c["Names"][0].lstrip("/"), "Image": c.get("Image", ""),
-             "Command": json.dumps(c.get("Command", "")), "Project": ctx.project().name,
-             "Service": (c.get("Labels") or {}).get(m.LABEL_SERVICE, ""), "State": c.get("State", ""),
-             "Status": c.get("Status", ""), "Ports": _ports(c), "CreatedAt": str(c.get("Created", "")),
-             "Health": "", "ExitCode": 0, "Labels": c.get("Labels") or {}} for c in items]
-    if a.format == "json":
-        print(json.dumps(rows))
+    rows = [_ps_row(c, ctx.project().name) for c in items]
+    if a.format == "json":  # one object per line, as Compose 2.21+ and docker ps
+        for r in rows:
+            print(json.dumps(r))
         return 0
     table = a.format if a.format != "table" else \
-        "table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.Status}}\t{{.Ports}}"
+        "table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}"
     text = output.format_rows(rows, table, table, {"Name": "NAME", "Image": "IMAGE", "Command": "COMMAND",
                                                    "Service": "SERVICE", "Status": "STATUS", "Ports": "PORTS",
-                                                   "State": "STATE", "ID": "CONTAINER ID"})
+                                                   "State": "STATE", "ID": "CONTAINER ID",
+                                                   "RunningFor": "CREATED"})
     if text:
         print(text)
     return 0

@@ -73,6 +73,11 @@ def follow_until_exit(ex, services: list[str], prefix: bool, abort: bool, exit_c
 
     def pump(c: dict) -> None:
         _pump(ex, c, printer, True, "all", False, None, None)
+        try:
+            code = (ex.engine.inspect_container(c["Id"]).get("State") or {}).get("ExitCode", 0)
+            printer.line("", f"{_label(c)} exited with code {code}")
+        except Exception:  # noqa: BLE001 - removed meanwhile
+            pass
         done.set()
     threads = [threading.Thread(target=pump, args=(c,), daemon=True) for c in containers]
     for t in threads:

@@ -172,3 +172,13 @@ class ProjectResources:
             futures = {s.name: pool.submit(self.ensure_image, s, build, no_build, pull) for s in services}
         return {name: f.result() for name, f in futures.items()}
 
+
+def project_from_engine(name: str, engine, working_dir: str) -> m.Project:
+    """A project known only by its name (``-p NAME`` with no file): its services, networks and volumes as
+    the engine's labels tell them, enough to list, stop or take down what is there."""
+    label = f"{m.LABEL_PROJECT}={name}"
+    services = sorted({(c.get("Labels") or {}).get(m.LABEL_SERVICE, "") for c in engine.containers(label)} - {""})
+    nets = [m.Network(n.get("Labels", {}).get(m.LABEL_NETWORK) or n["Name"], n["Name"])
+            for n in engine.networks(label)]
+    vols = [m.Volume((v.get("Labels") or {}).get(m.LABEL_VOLUME) or v["Name"], v["Name"]) for v in engine.volumes(label)]
+    return m.Project(name, working_dir, (), tuple(m.Service(s) for s in services), tuple(nets), tuple(vols))

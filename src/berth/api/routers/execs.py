@@ -8,8 +8,8 @@ from berth.api.hijack import hijack
 from berth.api.middleware import json_body, json_response, qint
 from berth.api.routes import add
 from berth.api.serialize.containers import console_size
-from berth.errors import InvalidArgument
-from berth.runtime.stdio import STDERR, STDOUT
+from berth.errors import BerthError, InvalidArgument
+from berth.runtime.stdio import STDERR, STDOUT, frame
 from berth.services.exec import ExecConfig
 
 
@@ -53,8 +53,17 @@ def routes(app: web.Application) -> list:
             if session is not None:
                 hijacked["resp"], hijacked["inp"] = await hijack(request, RAW if e.config.tty else MUX)
 
-        session = await execs.start(e.id, detach, None if tty is None else bool(tty), answer,
-                                    console_size(body.get("ConsoleSize")))
+        try:
+            session = await execs.start(e.id, detach, None if tty is None else bool(tty), answer,
+                                        console_size(body.get("ConsoleSize")))
+        except BerthError as err:
+            if "resp" not in hijacked:
+                raise
+            # The stream has begun: the error goes into it, as dockerd writes it, and the stream ends.
+            text = (err.message + "\r\n").encode()
+            await hijacked["resp"].write(text if e.config.tty else frame(STDOUT, text))
+            await finish(hijacked["resp"])
+            return hijacked["resp"]
         if session is None:
             return web.Response(status=200)
         cfg = e.config

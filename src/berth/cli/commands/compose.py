@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-from berth.cli.common import Usage, parser
+from berth.cli.common import Usage
 from berth.client.transport import Transport
 from berth.errors import BerthError
 
@@ -27,19 +26,34 @@ Commands:
 """
 
 
+NAMELESS = {"down", "ps", "logs", "stop", "start", "restart", "kill", "rm", "pause", "unpause", "top", "images",
+            "events", "port", "exec"}
+
+
 class Ctx:
     """What every subcommand needs: the global options, the project (loaded once) and an executor."""
 
-    def __init__(self, api: Transport, opts: argparse.Namespace) -> None:
+    def __init__(self, api: Transport, opts: argparse.Namespace, nameless_ok: bool = False) -> None:
         self.api, self.opts = api, opts
+        self.nameless_ok = nameless_ok  # -p NAME alone is enough (down, ps, logs, ...: what the engine holds)
         self._project = None
 
     def project(self, services: list[str] | None = None):
         if self._project is None:
-            from berth.compose.loader import load
+            from berth.compose.loader import find_files, load
+            from berth.compose.resources import ComposeError
             cwd = self.opts.project_directory or os.getcwd()
-            self._project, warnings = load(self.opts.file or None, self.opts.project_name, self.opts.profile,
-                                           self.opts.env_file or None, None, services or [], cwd)
+            if self.nameless_ok and self.opts.project_name and not self.opts.file \
+                    and not os.environ.get("COMPOSE_FILE") and not _has_files(find_files, cwd):
+                from berth.compose.engine import Engine
+                from berth.compose.resources import project_from_engine
+                self._project = project_from_engine(self.opts.project_name, Engine(self.api.host), cwd)
+                return self._project
+            try:
+                self._project, warnings = load(self.opts.file or None, self.opts.project_name, self.opts.profile,
+                                               self.opts.env_file or None, None, services or [], cwd)
+            except BerthError as e:
+                raise ComposeError(e.message) from None
             for w in warnings:
                 print(f"WARN[0000] {w}", file=sys.stderr)
         return self._project
@@ -50,12 +64,18 @@ class Ctx:
         return Executor(self.project(services), Engine(self.api.host), on_event=_event)
 
 
+def _has_files(find_files, cwd: str) -> bool:
+    try:
+        return bool(find_files(cwd))
+    except BerthError:
+        return False
+
+
 def _event(kind: str, name: str, status: str) -> None:
-    """Compose v2's plain progress lines: `` Container proj-web-1  Started``."""
-    if kind == "warning":
-        print(f"WARN[0000] {status}", file=sys.stderr, flush=True)
-        return
-    print(f" {kind.capitalize()} {name}  {status}", file=sys.stderr, flush=True)
+    """Compose v2's plain progress lines: `` Container proj-web-1  Started`` (one write each: threads print)."""
+    line = f"WARN[0000] {status}\n" if kind == "warning" else f" {kind.capitalize()} {name}  {status}\n"
+    sys.stderr.write(line)
+    sys.stderr.flush()
 
 
 def compose(api: Transport, name: str, argv: list[str]) -> int:
@@ -85,22 +105,7 @@ def compose(api: Transport, name: str, argv: list[str]) -> int:
     if not opts.project_name and os.environ.get("COMPOSE_PROJECT_NAME"):
         opts.project_name = os.environ["COMPOSE_PROJECT_NAME"]
     try:
-        return fn(Ctx(api, opts), f"compose {cmd}", args) or 0
+        return fn(Ctx(api, opts, cmd in NAMELESS), f"compose {cmd}", args) or 0
     except ComposeError as e:
         print(e.message, file=sys.stderr)
         return 1
-    except BerthError as e:
-        if "compose" in type(e).__module__ or e.message.startswith(("/", "service ")):
-            print(e.message, file=sys.stderr)
-            return 1
-        raise
-
-
-def service_parser(name: str, usage: str = "[OPTIONS] [SERVICE...]") -> argparse.ArgumentParser:
-    p = parser(f"berth {name}", usage)
-    return p
-
-
-def print_json_lines(items: list[dict]) -> None:
-    for item in items:
-        print(json.dumps(item))
