@@ -639,3 +639,12 @@ def test_exec_events(daemon, made):
     dies = [e for e in mine if e["Action"] == "exec_die"]
     assert dies and dies[0]["Actor"]["Attributes"].get("exitCode") == "2", dies
     assert dies[0]["Actor"]["Attributes"].get("execID") == eid
+
+
+def test_exec_of_a_missing_command_ends_its_stream_with_the_error(daemon, made):
+    cid, _ = made.container(["sleep", "3600"])
+    eid, out, err = exec_run(daemon, cid, ["no-such-command"])
+    assert b"no-such-command" in out and b"not found" in out, (out, err)  # in the stream, as dockerd writes it
+    assert exec_inspect(daemon, eid)["ExitCode"] == 126
+    p = daemon.cli("exec", cid, "no-such-command", check=False, timeout=30)
+    assert p.returncode == 126 and b"no-such-command" in p.stdout + p.stderr, p
