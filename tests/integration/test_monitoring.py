@@ -279,9 +279,14 @@ def test_cli_stats_live_redraws(daemon, made):
             seen += chunk
     finally:
         proc.send_signal(2)
-        proc.wait(10)
-    assert proc.returncode == 0
-    assert b"CONTAINER ID" in seen
+        try:  # drain both pipes while it exits: a full pipe would block its last writes
+            rest, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, err = proc.communicate()
+            raise AssertionError(f"berth stats did not end on SIGINT; stderr: {err.decode()[-2000:]}") from None
+    assert proc.returncode == 0, err
+    assert b"CONTAINER ID" in seen + rest
 
 
 def test_cli_top(daemon, made):
