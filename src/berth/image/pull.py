@@ -51,7 +51,10 @@ class LayerFetcher:
     async def fetch(self, repo: Repository, jobs: list[LayerJob], report: Report,
                     have: Callable[[LayerJob], int | None]) -> list[int]:
         """Each job's unpacked size, fetching those ``have`` does not know; raises on the first failure."""
-        sizes: list[int | None] = [have(j) if have(j) is not None else self.finished.get(j.chain_id) for j in jobs]
+        sizes: list[int | None] = []
+        for j in jobs:
+            known = have(j)
+            sizes.append(known if known is not None else self.finished.get(j.chain_id))
         for j, s in zip(jobs, sizes):
             report(j.short, "Already exists" if s is not None else "Pulling fs layer")
         tasks = {i: asyncio.ensure_future(self._one(repo, j, report))

@@ -65,12 +65,12 @@ class DistributionService:
         if ref.digest:
             local = self.images.index.by_repo_digest(f"{ref.repository}@{ref.digest}")
             if local:  # content-addressed and here already: no registry needed
-                emit(Progress(f"{ref.digest}: Pulling from {_short_path(ref)}"))
+                emit(Progress(f"{ref.digest}: Pulling from {ref.path}"))
                 emit(Progress(f"Digest: {ref.digest}"))
                 emit(Progress(f"Status: Image is up to date for {ref}"))
                 return
         res = await self._resolve(ref, creds, want)
-        emit(Progress(f"Pulling from {_short_path(ref)}", ref.tag or ref.digest or ""))
+        emit(Progress(f"Pulling from {ref.path}", ref.tag or ref.digest or ""))
         cfg_desc = res.manifest.config
         config = await self._config(res.repo, cfg_desc, ref)
         cfg = ImageConfig.parse(config)
@@ -91,11 +91,8 @@ class DistributionService:
         jobs = [LayerJob(d, diff, chain) for d, diff, chain in zip(layers, cfg.diff_ids, chain_ids(cfg.diff_ids))]
         sizes = await self.fetcher.fetch(res.repo, jobs, lambda i, s, c=None, t=None: emit(Progress(s, i, c, t)),
                                          self._have)
-        image_id = cfg_desc.digest
-        async with self.images._lock:
-            _, replaced = await asyncio.to_thread(
-                self.images.commit_image, config, cfg, [(j.diff_id, j.chain_id, s) for j, s in zip(jobs, sizes)],
-                [key] if ref.tag else [], f"{ref.repository}@{shown}")
+        image_id = await self.images.add_pulled(config, cfg, [(j.diff_id, j.chain_id, s) for j, s in zip(jobs, sizes)],
+                                                [key] if ref.tag else [], f"{ref.repository}@{shown}")
         self.fetcher.forget([j.chain_id for j in jobs])
         self.index.remember([BlobSource(j.diff_id, j.desc.digest, j.desc.media_type, j.desc.size, ref.domain,
                                         ref.path) for j in jobs])
@@ -106,10 +103,7 @@ class DistributionService:
             emit(Progress(f"Status: {'Downloaded newer image' if fresh else 'Image is up to date'} for {ref}"))
 
     def _have(self, job: LayerJob) -> int | None:
-        row = self.images.db.one("SELECT size FROM snapshots WHERE chain_id=?", (job.chain_id,))
-        if row and self.images.snapshots.exists(job.chain_id) and self.images.content.exists(job.diff_id):
-            return row[0]
-        return None
+        return self.images.layer_size(job.chain_id, job.diff_id)
 
     async def _resolve(self, ref: Reference, creds: Credentials, want: mf.Platform, push: bool = False) -> Resolved:
         """The image manifest ``ref`` names, trying Docker Hub's mirrors before Docker Hub."""
@@ -208,8 +202,7 @@ class DistributionService:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self.index.remember(learned)
-        with self.images.db.write() as conn:
-            self.images.index.set_repo_digest(conn, f"{ref.repository}@{digest}", img.id)
+        self.images.set_repo_digest(f"{ref.repository}@{digest}", img.id)
         self.events.publish("image", "push", img.id, {"name": str(ref)})
         emit(Progress(f"{ref.tag}: digest: {digest} size: {len(manifest)}"))
         emit(Progress("", aux={"Tag": ref.tag, "Digest": digest, "Size": len(manifest)}))
@@ -301,10 +294,6 @@ def _with_tag(name: str, tag: str) -> Reference:
 
 def _key(ref: Reference) -> str:
     return ref.repository + (":" + ref.tag if ref.tag else "") + ("@" + ref.digest if ref.digest else "")
-
-
-def _short_path(ref: Reference) -> str:
-    return ref.path
 
 
 def _server_domain(server: str) -> str:

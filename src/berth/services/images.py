@@ -251,6 +251,24 @@ class ImageService:
                     self.content.delete(d)
             raise
 
+    def layer_size(self, chain_id: str, diff_id: str) -> int | None:
+        """The unpacked size of a layer this store holds whole (row, snapshot and tar), else None."""
+        row = self.db.one("SELECT size FROM snapshots WHERE chain_id=?", (chain_id,))
+        if row and self.snapshots.exists(chain_id) and self.content.exists(diff_id):
+            return row[0]
+        return None
+
+    async def add_pulled(self, config: bytes, cfg: ImageConfig, layers: list[tuple[str, str, int]],
+                         tags: list[str], repo_digest: str) -> str:
+        """``commit_image`` for a pull, serialised with deletions; the image ID."""
+        async with self._lock:
+            image_id, _ = await asyncio.to_thread(self.commit_image, config, cfg, layers, tags, repo_digest)
+        return image_id
+
+    def set_repo_digest(self, name: str, image_id: str) -> None:
+        with self.db.write() as conn:
+            self.index.set_repo_digest(conn, name, image_id)
+
     def commit_image(self, config: bytes, cfg: ImageConfig, layers: list[tuple[str, str, int]], tags: list[str],
                      repo_digest: str = "") -> tuple[str, list[str]]:
         """Store the config blob and commit the image rows whose layers are unpacked already, in one
