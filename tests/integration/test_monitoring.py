@@ -269,8 +269,10 @@ def test_cli_stats_live_redraws(daemon, made):
     import subprocess
     from tests.support.daemon import BIN
     _, name = made.run(["sleep", "1000"])
+    import signal
+    # SIGINT as a terminal gives it: a run started in the background (`... &`) inherits SIGINT ignored.
     proc = subprocess.Popen([str(BIN / "berth"), "-H", daemon.host, "stats", name], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = b""
         while seen.count(b"\033[2J") < 2 or seen.count(name.encode()) < 2:
