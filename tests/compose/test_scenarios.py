@@ -409,3 +409,14 @@ def test_config_prints_the_resolved_model(compose):
     # without -p the project is named by the file's name:
     assert yaml.safe_load(proj.out("config", project=False))["name"] == "name-from-file"
     assert not proj.leftovers()
+
+
+def test_run_publish_and_service_ports(compose, daemon):
+    proj = compose("run-rm")
+    name = f"{proj.name}-pub"
+    proj.run("run", "-d", "--name", name, "-p", "127.0.0.1::80", "svc", "sleep", "60")
+    ports = proj.inspect(name)["NetworkSettings"]["Ports"]["80/tcp"]
+    assert ports and ports[0]["HostIp"] == "127.0.0.1" and int(ports[0]["HostPort"]) > 0, ports
+    bad = proj.run("run", "--rm", "-p", "nope:80", "svc", "true", check=False)
+    assert bad.returncode != 0 and "invalid hostPort: nope" in bad.stderr, bad.stderr
+    daemon.api("DELETE", f"/containers/{name}?force=1")

@@ -7,11 +7,12 @@ import shlex
 import sys
 
 from berth.cli.common import Usage
+from berth.errors import BerthError
 
 
 def run_oneoff(ctx, a) -> int:
     from berth.cli.commands.containers import _attach_and_start
-    from berth.compose import convert
+    from berth.compose import convert, syntax
     from berth.compose.executor import UpOptions
     ex = ctx.executor([a.service])
     project = ex.project
@@ -38,8 +39,11 @@ def run_oneoff(ctx, a) -> int:
     if a.env:
         extra = [tuple(e.split("=", 1)) if "=" in e else (e, os.environ.get(e)) for e in a.env]
         changes["environment"] = tuple(svc.environment) + tuple(extra)
-    if not a.service_ports:
-        changes["ports"] = ()
+    try:
+        published = tuple(p for spec in a.publish for p in syntax.ports(spec, what="--publish"))
+    except BerthError as e:
+        raise Usage(e.message.lstrip(" :")) from None
+    changes["ports"] = (tuple(svc.ports) if a.service_ports else ()) + published
     svc = dataclasses.replace(svc, **changes)
     slug = os.urandom(6).hex()
     name = a.name or convert.container_name(project, svc, 1, oneoff=True, slug=slug)

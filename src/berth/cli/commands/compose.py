@@ -64,6 +64,24 @@ class Ctx:
         return Executor(self.project(services), Engine(self.api.host), on_event=_event)
 
 
+_VALUED = {"-f", "--file", "-p", "--project-name", "--profile", "--env-file", "--project-directory", "--ansi",
+           "--progress"}
+
+
+def _command_index(argv: list[str]) -> int:
+    """Where the subcommand starts: compose's own options come before it (``run -p`` is run's)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in _VALUED:
+            i += 2
+        elif a.startswith("-") and a != "-":
+            i += 1
+        else:
+            return i
+    return len(argv)
+
+
 def _has_files(find_files, cwd: str) -> bool:
     try:
         return bool(find_files(cwd))
@@ -89,7 +107,9 @@ def compose(api: Transport, name: str, argv: list[str]) -> int:
     g.add_argument("--ansi", default="auto")
     g.add_argument("--progress", default="auto")
     g.add_argument("-h", "--help", action="store_true")
-    opts, rest = g.parse_known_args(argv)
+    split = _command_index(argv)
+    opts = g.parse_args(argv[:split])
+    rest = argv[split:]
     if opts.help or not rest or rest[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
