@@ -1,14 +1,17 @@
 """Fetching an image's layers: downloads at once (3 by default, as dockerd), each verified while it
-streams, then decompressed, hashed against its diff ID and unpacked into its snapshot in one pass.
+streams and, as its bytes arrive, decompressed, hashed against its diff ID and unpacked into its snapshot.
 
 A layer is complete when its snapshot is renamed into place; a pull that stops part-way leaves the
-complete layers for the next try and nothing else (downloads live under the content store's ingest/).
+complete layers for the next try and nothing else (a layer's tar is written under the content store's
+ingest/, its snapshot under snapshots/tmp-*, until both check out).
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +22,7 @@ from berth.store.content import ContentStore
 from berth.store.snapshots import SnapshotStore
 from berth.types.manifest import Descriptor
 
+_CHUNK = 1 << 20
 Report = Callable[..., None]  # report(layer id, status, current=None, total=None)
 
 
@@ -36,10 +40,9 @@ class LayerJob:
 class LayerFetcher:
     """Downloads and unpacks layers; remembers layers finished by pulls that did not finish."""
 
-    def __init__(self, content: ContentStore, snapshots: SnapshotStore, downloads: int = 3, unpacks: int = 2) -> None:
+    def __init__(self, content: ContentStore, snapshots: SnapshotStore, downloads: int = 3) -> None:
         self.content, self.snapshots = content, snapshots
         self._downloads = asyncio.Semaphore(downloads)
-        self._unpacks = asyncio.Semaphore(unpacks)
         self._inflight: dict[str, asyncio.Future] = {}
         self.finished: dict[str, int] = {}  # chain ID -> unpacked size, for layers no image holds yet
         self._diff_ids: dict[str, str] = {}  # chain ID -> diff ID of layers fetching or finished
@@ -99,30 +102,38 @@ class LayerFetcher:
                 self._diff_ids.pop(job.chain_id, None)
 
     async def _fetch_one(self, repo: Repository, job: LayerJob, report: Report) -> int:
+        """Download and unpack at once: the bytes go through a bounded pipe to a thread that decompresses,
+        hashes, keeps the tar and extracts; it commits only after the download's digest checked out."""
         total = job.desc.size
         if self._downloads.locked():
             report(job.short, "Waiting")
-        blob = self.content.temp_path()
-        try:
-            async with self._downloads:
-                await repo.download(job.desc.digest, total, blob,
-                                    lambda done: report(job.short, "Downloading", done, total))
+        loop = asyncio.get_running_loop()
+
+        def extracting(done: int) -> None:
+            loop.call_soon_threadsafe(report, job.short, "Extracting", done, total)
+        async with self._downloads:
+            pipe = Pipe(loop)
+            unpacking = asyncio.ensure_future(
+                asyncio.to_thread(unpack, pipe, job, self.content, self.snapshots, extracting))
+            try:
+                await repo.stream(job.desc.digest, total, pipe.feed,
+                                  lambda done: report(job.short, "Downloading", done, total))
+            except BaseException as e:
+                pipe.fail(e if isinstance(e, Exception) else InvalidArgument("the pull was cancelled"))
+                await asyncio.gather(unpacking, return_exceptions=True)
+                raise
+            pipe.close()
             report(job.short, "Verifying Checksum")
             report(job.short, "Download complete")
-            loop = asyncio.get_running_loop()
-
-            def extracting(done: int) -> None:
-                loop.call_soon_threadsafe(report, job.short, "Extracting", done, total)
-            async with self._unpacks:
-                try:
-                    size = await asyncio.to_thread(unpack, blob, job, self.content, self.snapshots, extracting)
-                except InvalidArgument as e:
-                    raise InvalidArgument(f"{repo.name}: {e.message}") from None
-            report(job.short, "Pull complete")
-            return size
-        finally:
-            if os.path.exists(blob):
-                os.unlink(blob)
+            try:
+                size = await asyncio.shield(unpacking)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"{repo.name}: {e.message}") from None
+            except asyncio.CancelledError:
+                await asyncio.gather(unpacking, return_exceptions=True)
+                raise
+        report(job.short, "Pull complete")
+        return size
 
     def forget(self, chain_ids: list[str]) -> None:
         """Layers an image now holds: no longer the fetcher's to keep."""
@@ -138,21 +149,24 @@ class _Counting(_Reader):
     def read(self, n: int = -1) -> bytes:
         data = self._src.read(n)
         self.done += len(data)
-        if self.done - self._last >= (1 << 20) or (not data and self.done != self._last):
+        if self.done - self._last >= _CHUNK or (not data and self.done != self._last):
             self._last = self.done
             self._report(self.done)
         return data
 
 
-def unpack(blob: str, job: LayerJob, content: ContentStore, snapshots: SnapshotStore,
+def unpack(src, job: LayerJob, content: ContentStore, snapshots: SnapshotStore,
            progress: Callable[[int], None]) -> int:
-    """Decompress ``blob``, keep the uncompressed tar under its diff ID and unpack the snapshot, in one read."""
+    """Decompress ``src`` (a blob's bytes), keep the uncompressed tar under its diff ID and unpack the snapshot,
+    in one read."""
     tar_tmp = content.temp_path()
     snap = snapshots.prepare()
     try:
-        with open(blob, "rb") as f, open(tar_tmp, "wb") as out:
-            tee = HashingTee(open_decompressed(_Counting(f, progress)), out)
+        with open(tar_tmp, "wb") as out:
+            tee = HashingTee(open_decompressed(_Counting(src, progress)), out)
             size = apply_layer_stream(tee, snap)
+            while src.read(_CHUNK):  # the blob's end (and the download's verdict) before anything is kept
+                pass
             out.flush()
             os.fsync(out.fileno())
         if tee.digest != job.diff_id:
@@ -166,3 +180,55 @@ def unpack(blob: str, job: LayerJob, content: ContentStore, snapshots: SnapshotS
             os.unlink(tar_tmp)
         shutil.rmtree(snap, ignore_errors=True)
         raise
+
+
+class Pipe(_Reader):
+    """Bytes from the event loop to a reading thread, at most ``limit`` of them in between (``feed`` waits
+    when full); ``close`` ends the stream, ``fail`` makes the reader raise."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = 8 << 20) -> None:
+        self._loop, self._limit = loop, limit
+        self._chunks: queue.Queue = queue.Queue()
+        self._held = 0
+        self._lock = threading.Lock()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._buf, self._pos, self._end = b"", 0, False
+
+    async def feed(self, chunk: bytes) -> None:
+        with self._lock:
+            self._held += len(chunk)
+            full = self._held > self._limit
+            if full:
+                self._room.clear()
+        self._chunks.put(chunk)
+        if full:
+            await self._room.wait()
+
+    def close(self) -> None:
+        self._chunks.put(None)
+
+    def fail(self, error: Exception) -> None:
+        self._chunks.put(error)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return self.readall()
+        while self._pos >= len(self._buf):
+            if self._end:
+                return b""
+            item = self._chunks.get()
+            if item is None:
+                self._end = True
+                return b""
+            if isinstance(item, Exception):
+                self._end = True
+                raise item
+            self._buf, self._pos = item, 0
+            with self._lock:
+                self._held -= len(item)
+                if self._held <= self._limit // 2 and not self._room.is_set():
+                    self._loop.call_soon_threadsafe(self._room.set)
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out

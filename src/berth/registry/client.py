@@ -7,6 +7,7 @@ berth error whose one line names the registry and repository.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -174,29 +175,38 @@ class Repository:
         resp.release()
         return resp.headers.get("Docker-Content-Digest") if resp.status == 200 else None
 
-    async def download(self, digest: str, size: int, dest: str, progress: Progress | None = None) -> None:
+    async def download(self, digest: str, size: int, dest: str, progress: Progress | None = None,
+                       what: str = "filesystem layer") -> None:
         """Stream blob ``digest`` into the new file ``dest``, verifying its digest (and size) as it comes."""
+        with open(dest, "wb") as out:
+            await self.stream(digest, size, out.write, progress, what)
+
+    async def stream(self, digest: str, size: int, sink: Callable[[bytes], Any],
+                     progress: Progress | None = None, what: str = "filesystem layer") -> None:
+        """Hand blob ``digest`` to ``sink`` chunk by chunk (awaiting it when it returns an awaitable); raises
+        after the last chunk if the bytes do not match the digest (or ``size``, when not negative)."""
         resp = await self.request("GET", f"/v2/{self.path}/blobs/{digest}")
         if resp.status != 200:
             raise await self._fail(resp, f"error pulling blob {digest[:19]} of {self.name}")
         h, done = hashlib.new(digest.split(":", 1)[0]), 0
         try:
-            with open(dest, "wb") as out:
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done)
-                    if size >= 0 and done > size:
-                        break
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                h.update(chunk)
+                done += len(chunk)
+                if size >= 0 and done > size:
+                    break
+                waiting = sink(chunk)
+                if inspect.isawaitable(waiting):
+                    await waiting
+                if progress:
+                    progress(done)
         except (aiohttp.ClientError, TimeoutError) as e:
             raise SystemError_(f"error pulling blob {digest[:19]} of {self.name}: {_short(e)}") from None
         finally:
             resp.release()
         got = f"{digest.split(':', 1)[0]}:{h.hexdigest()}"
         if got != digest or (size >= 0 and done != size):
-            raise InvalidArgument(f"filesystem layer verification failed for digest {digest} of {self.name}"
+            raise InvalidArgument(f"{what} verification failed for digest {digest} of {self.name}"
                                   f" (got {done} bytes, {got})")
 
     async def tags(self) -> list[str]:

@@ -139,7 +139,7 @@ class DistributionService:
             return self.images.content.read(desc.digest)
         path = self.images.content.temp_path()
         try:
-            await self._guard(repo.download(desc.digest, desc.size, path), ref, pull=True)
+            await self._guard(repo.download(desc.digest, desc.size, path, what="image config"), ref, pull=True)
             with open(path, "rb") as f:
                 return f.read()
         finally:
