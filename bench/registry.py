@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Registry benchmarks (issue 7), side by side with docker, in one run (never a test).
 
-usage: sudo .venv/bin/python bench/registry.py [--runs 15] [--big-mb 200] [--peers] [--json OUT]
+usage: sudo .venv/bin/python bench/registry.py [--runs 15] [--big-mb 200] [--big-runs 3] [--peers] [--json OUT]
 
 Starts its own berthd (tests/support/daemon.Daemon), a docker-registry 2.8 (Debian's, plain HTTP) and a
 `berth registry`, each on a free 127.0.0.1 port, and seeds the images with skopeo:
