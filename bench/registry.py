@@ -104,9 +104,9 @@ def main() -> None:
         d.start()
         dist.start()
         ours.start()
-        small = make_image_archive(os.path.join(tmp, "small.tar"), [{"blob.bin": os.urandom(2_000_000)}], "gzip")
+        make_image_archive(os.path.join(tmp, "small.tar"), [{"blob.bin": os.urandom(2_000_000)}], "gzip")
         big_mb = a.big_mb
-        big = make_image_archive(os.path.join(tmp, "big.tar"), random_layers(big_mb, 8), "gzip")
+        make_image_archive(os.path.join(tmp, "big.tar"), random_layers(big_mb, 8), "gzip")
         for reg in (dist, ours):
             seed(reg, "bench/small:1", os.path.join(tmp, "small.tar"))
         seed(dist, "bench/big:1", os.path.join(tmp, "big.tar"))
