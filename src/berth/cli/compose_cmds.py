@@ -299,6 +299,7 @@ def build(ctx, name: str, argv: list[str]) -> int:
 
 @command("pull")
 def pull(ctx, name: str, argv: list[str]) -> int:
+    from berth.client.credentials import auth_header_for_image
     from berth.compose.convert import image_name
     p = parser(f"berth {name}", "[OPTIONS] [SERVICE...]")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -312,7 +313,8 @@ def pull(ctx, name: str, argv: list[str]) -> int:
         if (a.services and svc.name not in a.services) or not svc.image or (svc.build and a.ignore_buildable):
             continue
         try:
-            ex.engine.pull(image_name(ex.project, svc))
+            ref = image_name(ex.project, svc)
+            ex.engine.pull(ref, auth=auth_header_for_image(ref))
             print(f" {svc.name} Pulled", file=sys.stderr)
         except Exception as e:  # noqa: BLE001 - reported per service, as Compose does
             print(f" {svc.name} Error {getattr(e, 'message', e)}", file=sys.stderr)

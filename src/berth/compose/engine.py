@@ -263,7 +263,9 @@ class Engine:
              "nocache": int(no_cache) or None, "pull": int(pull) or None, "networkmode": network or None,
              "extrahosts": ",".join(extra_hosts) or None, "rm": 1,
              "cachefrom": json.dumps(list(cache_from)) if cache_from else None}
-        resp = self._call("POST", "/build", q, context, {"Content-Type": "application/x-tar"})
+        from berth.client.credentials import registry_config_header
+        resp = self._call("POST", "/build", q, context, {"Content-Type": "application/x-tar",
+                                                         "X-Registry-Config": registry_config_header()})
         image_id = ""
         for msg in _stream_messages(resp, on_message):
             aux = msg.get("aux")

@@ -133,9 +133,10 @@ class ProjectResources:
         return image_id
 
     def _pull(self, svc: Service, ref: str) -> None:
+        from berth.client.credentials import auth_header_for_image
         self.emit("image", ref, "Pulling")
         try:
-            self.engine.pull(ref)
+            self.engine.pull(ref, auth=auth_header_for_image(ref))
         except BerthError as e:
             raise ComposeError(f"failed to pull image {ref} for service {svc.name}: {e.message}", svc.name) from None
         self.emit("image", ref, "Pulled")
