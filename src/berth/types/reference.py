@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from berth.errors import InvalidArgument
 from berth.types.digest import ALGORITHMS, GRAMMAR, problem
@@ -22,8 +22,7 @@ _HEX64 = re.compile(r"[a-f0-9]{64}")
 _ID = re.compile(r"(?:sha256:)?[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):  # a NamedTuple, not a dataclass: the CLI does not pay for importing dataclasses
     domain: str
     path: str
     tag: str | None = None
