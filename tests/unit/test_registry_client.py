@@ -163,6 +163,28 @@ def test_bearer_token_fetched_from_the_token_route():
     run({("GET", "/token"): token, ("GET", "/v2/lib/app/manifests/latest"): manifest}, t, Credentials("alice", "pw"))
 
 
+def test_a_cached_token_the_registry_refuses_is_fetched_anew():
+    issued = []
+
+    async def token(request, body):
+        issued.append(f"tok-{len(issued)}")
+        return web.json_response({"token": issued[-1], "expires_in": 300})
+
+    async def manifest(request, body):
+        if not issued or request.headers.get("Authorization") != f"Bearer {issued[-1]}":
+            return web.Response(status=401, headers={
+                "WWW-Authenticate": f'Bearer realm="http://{request.host}/token",service="s"'})
+        return web.Response(body=MANIFEST, content_type="application/vnd.oci.image.manifest.v1+json")
+
+    async def t(reg, repo, port):
+        assert (await repo.manifest("latest"))[0] == MANIFEST
+        issued.append("tok-revoked")  # the registry now wants another token than the one cached
+        other = repo.http.repository(repo.endpoint, repo.path, repo.creds)
+        assert (await other.manifest("latest"))[0] == MANIFEST
+        assert issued == ["tok-0", "tok-revoked", "tok-2"]  # one fresh token, not the cached one forever
+    run({("GET", "/token"): token, ("GET", "/v2/lib/app/manifests/latest"): manifest}, t)
+
+
 def test_token_server_refusal_is_unauthorized():
     async def manifest(request, body):
         return web.Response(status=401, headers={"WWW-Authenticate": f'Bearer realm="http://{request.host}/token"'})

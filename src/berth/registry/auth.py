@@ -72,13 +72,20 @@ class TokenCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._tokens: dict[tuple, tuple[str, float]] = {}
         self._clock = clock
+        self.hits = 0  # tokens served from the cache (a caller can tell whether its token was one)
 
     def get(self, key: tuple) -> str | None:
         hit = self._tokens.get(key)
         if hit and hit[1] > self._clock():
+            self.hits += 1
             return hit[0]
         self._tokens.pop(key, None)
         return None
+
+    def drop(self, token: str) -> None:
+        """Forget ``token`` (a registry refused it before it expired)."""
+        for key in [k for k, (t, _) in self._tokens.items() if t == token]:
+            del self._tokens[key]
 
     def put(self, key: tuple, token: str, expires_in: int) -> None:
         life = max(int(expires_in or 0), MIN_TOKEN_LIFE)

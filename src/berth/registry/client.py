@@ -86,19 +86,24 @@ class Repository:
     # -- requests --------------------------------------------------------------
     async def request(self, method: str, url: str, *, headers: dict | None = None,
                       body: Callable[[], Any] | None = None, params: dict | None = None) -> aiohttp.ClientResponse:
-        """Send, answering one 401 challenge; the caller releases the response. ``url`` may be a path."""
-        for attempt in (0, 1):
+        """Send, answering a 401 challenge (again with a fresh token when a cached one was refused); the caller
+        releases the response. ``url`` may be a path."""
+        cached = bool(self._authz)  # whether the token being sent came from a cache (ours, or an earlier request)
+        while True:
             resp = await self._send(method, url, headers, body, params)
-            if resp.status != 401 or attempt:
+            if resp.status != 401 or (self._authz and not cached):
                 return resp
             challenge = resp.headers.get("WWW-Authenticate", "")
             detail = _error_text(await resp.read())
             resp.release()
             if not challenge:
                 raise Unauthorized(f"{self.name}: {detail or 'unauthorized'}")
+            if cached and self._authz and self._authz.startswith("Bearer "):
+                self.http.tokens.drop(self._authz[len("Bearer "):])  # refused before it expired: ask anew
+            hits = self.http.tokens.hits
             self._authz = await authorization(parse_challenges(challenge), self.scopes, self.creds,
                                               self.http.tokens, self.http.fetch_token, self.name)
-        raise AssertionError("unreachable")
+            cached = self.http.tokens.hits > hits
 
     async def _send(self, method: str, url: str, headers: dict | None, body, params) -> aiohttp.ClientResponse:
         hdrs = dict(headers or {})
