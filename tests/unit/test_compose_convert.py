@@ -7,7 +7,8 @@ import pytest
 
 from berth.compose import convert
 from berth.compose import model as m
-from berth.compose.buildctx import Matcher, context_tar, read_ignore
+from berth.compose.buildctx import context_tar
+from berth.util.dockerignore import Matcher, ignore_file_for, read_ignore_file
 from berth.compose.convert import container_config, container_name, published_port
 from berth.compose.model import (DependsOn, FileRef, FileSource, Healthcheck, MountSpec, Network, PortSpec, Project,
                                  Resources, Service, ServiceNetwork, Volume)
@@ -196,7 +197,7 @@ def test_build_context_honours_dockerignore(tmp_path):
         names = sorted(tar.getnames())
     assert name == "Dockerfile"
     assert names == [".dockerignore", "Dockerfile", "a.txt", "keep.log", "sub", "sub/b.txt", "sub/deep"]
-    assert read_ignore(str(tmp_path / "nope")) == []
+    assert read_ignore_file(ignore_file_for(str(tmp_path / "nope"), None)) == []
     assert Matcher(["a/*/c"]).excluded("a/b/c/d") and not Matcher(["a/*/c"]).excluded("a/b/x")
 
 

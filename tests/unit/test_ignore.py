@@ -1,4 +1,4 @@
-""".dockerignore semantics (berth.build.ignore): moby/patternmatcher's rules, checked on the cases of its own
+""".dockerignore semantics (berth.util.dockerignore): moby/patternmatcher's rules, checked on the cases of its own
 test table (rewritten here) and on what docker CLI 28 put in the context tar for a set of .dockerignore files
 (recorded from the real CLI against a recording server)."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from berth.build import ignore
-from berth.build.ignore import Matcher, context_files, ignore_file_for, keep_build_files, read_patterns
+from berth.util import dockerignore as ignore
+from berth.util.dockerignore import Matcher, context_files, ignore_file_for, keep_build_files, read_patterns
 
 
 # ---------------------------------------------------------------- reading the file

@@ -1,5 +1,5 @@
 """The build context as docker CLI 28 sends it: a tar streamed in chunks, headers written as Go writes them,
-.dockerignore applied (``berth.build.ignore``), the Dockerfile added when it comes from stdin or from outside."""
+.dockerignore applied (``berth.util.dockerignore``), the Dockerfile added when it comes from stdin or from outside."""
 from __future__ import annotations
 
 import os
@@ -297,7 +297,7 @@ def _dir_context(root: str, dockerfile_flag: str | None, stdin) -> Context:
     """docker/cli's GetContextFromLocalDir, ReadDockerignore, ValidateContextDirectory,
     TrimBuildFilesFromExcludes and TarWithOptions (ChownOpts 0:0), then AddDockerfileToBuildContext for
     a Dockerfile from stdin or from outside the context."""
-    from berth.build import ignore
+    from berth.util import dockerignore as ignore
     from_stdin = dockerfile_flag == "-"
     dockerfile_bytes = None
     if from_stdin:

@@ -10,7 +10,7 @@ import shutil
 import stat
 import tarfile
 
-from berth.build import ignore
+from berth.util import dockerignore as ignore
 from berth.errors import BerthError, SystemError_
 from berth.image.layers import decompress_stream
 from berth.util.fs import resolve_in_root

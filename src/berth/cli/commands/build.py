@@ -1,7 +1,7 @@
 """``berth build`` and ``berth builder prune``, as docker CLI 28's classic builder does them.
 
 The context (a directory, ``-`` for stdin, or a tar file) is sent as a tar streamed in chunks, with
-.dockerignore applied here (``berth.build.ignore``); the daemon's JSON messages are rendered as
+.dockerignore applied here (``berth.util.dockerignore``); the daemon's JSON messages are rendered as
 ``jsonmessage.DisplayJSONMessagesStream`` does. What docker sends was recorded from the real CLI
 (see tests/unit/test_cli_build.py).
 """
